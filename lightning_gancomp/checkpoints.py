@@ -199,8 +199,9 @@ def _convert_own(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
 register_format(
     CheckpointFormat(
         name="lightning_gancomp",
-        matches=lambda obj: is_net_payload(obj)
-        or (isinstance(obj, Mapping) and isinstance(obj.get("gancomp_nets"), Mapping)),
+        matches=lambda obj: (
+            is_net_payload(obj) or (isinstance(obj, Mapping) and isinstance(obj.get("gancomp_nets"), Mapping))
+        ),
         convert=_convert_own,
     )
 )

@@ -147,7 +147,9 @@ def test_validate_channel_groups_catches_wrong_declarations():
     class _Wrong(_ChainGenerator):
         def channel_groups(self):
             (group,) = super().channel_groups()
-            return [ChannelGroup("hidden", group.size, group.members + (TensorSlice("second.bias", 0, "aux"),))]
+            return [
+                ChannelGroup("hidden", group.size, group.members + (TensorSlice("second.bias", 0, "aux"),))
+            ]
 
     with pytest.raises(ChannelGroupError, match="second.bias has 3 entries along dim 0, expected 4"):
         validate_channel_groups(_Wrong(hidden=4))

@@ -207,9 +207,7 @@ class CheckpointMismatchError(ValueError):
     """A state dict does not fit the network it is loaded into."""
 
 
-def describe_mismatch(
-    net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str
-) -> str | None:
+def describe_mismatch(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> str | None:
     """One message naming missing/unexpected keys and the first shape conflict, or None."""
     own = net.state_dict()
     missing = [k for k in own if k not in state_dict]
