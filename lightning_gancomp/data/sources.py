@@ -373,12 +373,19 @@ def is_lmdb_dir(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "data.mdb"))
 
 
-def lmdb_has_length_key(path: str) -> bool:
-    """True for a rosinality LMDB (it stores the image count under ``length``)."""
+def lmdb_layout(path: str) -> Literal["rosinality", "lsun"]:
+    """Which LMDB layout ``path`` holds: rosinality (``length`` key or ``{size}-{i:05d}`` keys) or LSUN.
+
+    A rosinality-looking LMDB without ``length`` is still reported as rosinality, so loading it
+    fails with the clear missing-``length`` message instead of silently reading it as LSUN.
+    """
     env = open_lmdb(path)
     try:
         with env.begin() as txn:
-            return txn.get(b"length") is not None
+            if txn.get(b"length") is not None:
+                return "rosinality"
+            cursor = txn.cursor()
+            return "rosinality" if cursor.first() and _ROSINALITY_KEY.match(cursor.key()) else "lsun"
     finally:
         env.close()
 
