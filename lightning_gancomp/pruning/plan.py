@@ -117,17 +117,12 @@ class PruningPlan:
         }
 
     def to_json(self) -> str:
-        # One group per line: readable in a diff, still valid JSON.
-        head = {k: v for k, v in self.to_dict().items() if k != "groups"}
-        lines = [json.dumps(head, indent=1)[:-2] + ",", ' "groups": {']
-        items = list(self.groups.items())
-        for i, (name, g) in enumerate(items):
-            comma = "," if i < len(items) - 1 else ""
-            entry = json.dumps({"size": g.size, "keep": list(g.keep)})
-            lines.append(f"  {json.dumps(name)}: {entry}{comma}")
-        lines.append(" }")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        """Valid JSON, one top-level field and one group per line (readable, diff-friendly)."""
+        data = self.to_dict()
+        groups = data.pop("groups")
+        lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in data.items()]
+        group_lines = [f"    {json.dumps(name)}: {json.dumps(entry)}" for name, entry in groups.items()]
+        return "{\n" + "\n".join(lines) + '\n  "groups": {\n' + ",\n".join(group_lines) + "\n  }\n}\n"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "plan") -> PruningPlan:
@@ -331,3 +326,40 @@ def plan_from_keep(
     )
     plan.validate(net)
     return plan
+
+
+# -- policy objects (typed constructor arguments: buildable from YAML ``class_path``) -------------
+class UniformPolicy:
+    """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default)."""
+
+    def __init__(self, ratio: float = 0.7) -> None:
+        kept_count(2, ratio)  # validates the range
+        self.ratio = ratio
+
+    def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
+        return uniform_plan(net, scores, self.ratio, scorer)
+
+
+class PerGroupPolicy:
+    """Per-group removal ratios; groups not named use ``default_ratio``."""
+
+    def __init__(self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0) -> None:
+        self.ratios = dict(ratios or {})
+        self.default_ratio = default_ratio
+
+    def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
+        return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer)
+
+
+class GlobalPolicy:
+    """One threshold over normalised scores of all groups (or the global removal ``ratio``)."""
+
+    def __init__(
+        self, threshold: float | None = None, ratio: float | None = None, normalise: Normalisation = "mean"
+    ) -> None:
+        self.threshold, self.ratio, self.normalise = threshold, ratio, normalise
+
+    def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
+        return global_plan(
+            net, scores, threshold=self.threshold, ratio=self.ratio, normalise=self.normalise, scorer=scorer
+        )

@@ -1,0 +1,116 @@
+"""Surgery equivalence and the CAGAN reference numbers on the project's real networks."""
+
+import copy
+
+import pytest
+import torch
+
+from lightning_gancomp.nets.base import count_params, validate_channel_groups
+from lightning_gancomp.nets.biggan import (
+    BigGANDiscriminator,
+    BigGANGenerator,
+    biggan128_config,
+    sagan128_config,
+)
+from lightning_gancomp.nets.pix2pix import NLayerDiscriminator, ResnetGenerator, UnetGenerator
+from lightning_gancomp.nets.sngan import SNGANGenerator
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
+from lightning_gancomp.pruning.commands import DeterministicGenerator, example_inputs
+from lightning_gancomp.pruning.importance import RandomScorer
+from lightning_gancomp.pruning.plan import plan_from_keep, uniform_plan
+from lightning_gancomp.pruning.surgery import apply_plan, student_config, zero_dropped_channels
+
+TINY = {
+    "stylegan2": lambda: StyleGAN2Generator(
+        32, z_dim=16, w_dim=16, n_mapping=2, channels=[16, 12, 10, 8, 8, 6, 6, 4]
+    ),
+    "sngan": lambda: SNGANGenerator(z_dim=16, stream_channels=[12, 10, 8, 8]),
+    "biggan": lambda: BigGANGenerator(
+        **biggan128_config(resolution=32, ch=8, num_classes=5, shared_dim=8, attention_resolutions=(16,))
+    ),
+    "sagan": lambda: BigGANGenerator(
+        **sagan128_config(resolution=32, ch=8, num_classes=5, attention_resolutions=(16,))
+    ),
+    "resnet_instance": lambda: ResnetGenerator(ngf=6, n_blocks=2),
+    "resnet_batch": lambda: ResnetGenerator(ngf=6, n_blocks=2, norm="batch"),
+    "unet": lambda: UnetGenerator(num_downs=6, ngf=4),
+}
+
+
+def _randomise_buffers(net):
+    # non-trivial running statistics, so norm layers are part of what must be cut consistently
+    with torch.no_grad():
+        for name, buf in net.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_()
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 2.0)
+
+
+def _random_plan(net, seed):
+    gen = torch.Generator().manual_seed(seed)
+    keep = {}
+    for g in net.channel_groups():
+        n = int(torch.randint(max(1, g.min_size), g.size + 1, (1,), generator=gen))
+        keep[g.name] = torch.randperm(g.size, generator=gen)[:n].tolist()
+    return plan_from_keep(net, keep)
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_surgery_equivalence_on_every_generator_family(family, seed):
+    torch.manual_seed(seed)
+    net = TINY[family]().eval()
+    validate_channel_groups(net)
+    _randomise_buffers(net)
+    plan = _random_plan(net, seed)
+    reference = DeterministicGenerator(zero_dropped_channels(copy.deepcopy(net), plan))
+    student = apply_plan(net, plan)
+    validate_channel_groups(student)
+    inputs = example_inputs(net, batch=2, seed=seed)
+    with torch.no_grad():
+        err = (reference(*inputs) - DeterministicGenerator(student)(*inputs)).abs().max().item()
+    assert err <= 1e-5, f"{family}: max diff {err}"
+    assert count_params(student) < count_params(net)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BigGANDiscriminator(resolution=32, ch=16, num_classes=5, attention_resolutions=(16,)),
+        lambda: NLayerDiscriminator(ndf=4),
+    ],
+    ids=["biggan_d", "patchgan"],
+)
+def test_surgery_equivalence_on_discriminators(make):
+    net = make().eval()
+    if not net.channel_groups():
+        pytest.skip("no prunable groups declared")
+    _randomise_buffers(net)
+    plan = _random_plan(net, 0)
+    reference = zero_dropped_channels(copy.deepcopy(net), plan)
+    student = apply_plan(net, plan)
+    res = 32 if isinstance(net, BigGANDiscriminator) else 64
+    img = torch.randn(2, getattr(net, "in_channels", 3), res, res)
+    args = (img, torch.tensor([1, 3])) if isinstance(net, BigGANDiscriminator) else (img,)
+    with torch.no_grad():
+        assert (reference(*args) - student(*args)).abs().max() <= 1e-5
+
+
+def test_stylegan2_256_uniform_0p7_matches_cagan_numbers():
+    teacher = StyleGAN2Generator(256)
+    assert count_params(teacher) == 30_034_338
+    plan = uniform_plan(teacher, RandomScorer()(teacher), 0.7)
+    assert student_config(teacher, plan)["channels"] == [154] * 10 + [77, 77, 39, 39]
+    student = apply_plan(teacher, plan)
+    assert count_params(student) == 5_573_364
+    from lightning_gancomp.metrics.complexity import cagan_stylegan2_macs
+
+    assert cagan_stylegan2_macs(teacher) == 45_124_673_536
+    assert cagan_stylegan2_macs(student) == 4_123_578_080
+
+
+def test_stylegan2_ratio_0p5_widths():
+    teacher = StyleGAN2Generator(256)
+    plan = uniform_plan(teacher, RandomScorer()(teacher), 0.5)
+    assert student_config(teacher, plan)["channels"] == [256] * 10 + [128, 128, 64, 64]
