@@ -1,0 +1,26 @@
+"""Loss terms chosen by ``class_path`` in YAML (see ``losses.base`` for the contract)."""
+
+from lightning_gancomp.losses.adversarial import AdversarialLoss, HingeLoss, LSGANLoss, NonSaturatingLoss
+from lightning_gancomp.losses.base import LossContext, LossTerm, MissingLossInputError, masked
+from lightning_gancomp.losses.cycle import CycleConsistencyLoss, IdentityLoss
+from lightning_gancomp.losses.distillation import FeatureDistillation, LPIPSLoss, PixelLoss, build_lpips
+from lightning_gancomp.losses.regularizers import PathLengthPenalty, R1Penalty
+
+__all__ = [
+    "AdversarialLoss",
+    "CycleConsistencyLoss",
+    "FeatureDistillation",
+    "HingeLoss",
+    "IdentityLoss",
+    "LPIPSLoss",
+    "LSGANLoss",
+    "LossContext",
+    "LossTerm",
+    "MissingLossInputError",
+    "NonSaturatingLoss",
+    "PathLengthPenalty",
+    "PixelLoss",
+    "R1Penalty",
+    "build_lpips",
+    "masked",
+]
