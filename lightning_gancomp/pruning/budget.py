@@ -14,7 +14,14 @@ from typing import Any
 import torch
 
 from lightning_gancomp.nets.base import GanNet
-from lightning_gancomp.pruning.plan import PlanError, PruningPlan, Scores, kept_count, uniform_plan
+from lightning_gancomp.pruning.plan import (
+    PlanError,
+    PruningPlan,
+    PruningPolicy,
+    Scores,
+    kept_count,
+    uniform_plan,
+)
 
 MacCounter = Callable[[GanNet], int]
 
@@ -99,7 +106,7 @@ def budget_plan(
     return plan
 
 
-class MacBudgetPolicy:
+class MacBudgetPolicy(PruningPolicy):
     """Uniform-ratio plan that meets a MAC budget: ``target_macs`` or ``target_fraction`` of the teacher."""
 
     def __init__(self, target_macs: int | None = None, target_fraction: float | None = None) -> None:

@@ -20,7 +20,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,12 +28,8 @@ from torch import nn
 from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator, save_generator
 from lightning_gancomp.nets.base import GanNet, count_params, net_payload
 from lightning_gancomp.pruning.importance import ContentAwareScorer, Scorer
-from lightning_gancomp.pruning.plan import PruningPlan, Scores, UniformPolicy
+from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy
 from lightning_gancomp.pruning.surgery import apply_plan, describe_widths, group_sizes
-
-
-class Policy(Protocol):
-    def __call__(self, net: GanNet, scores: Scores, scorer: dict[str, Any] | None = None) -> PruningPlan: ...
 
 
 @dataclass
@@ -97,7 +93,7 @@ def prune(
     teacher: str,
     output: str,
     scorer: Scorer | None = None,
-    policy: Policy | None = None,
+    policy: PruningPolicy | None = None,
     plan_path: str | None = None,
     plan: str | None = None,
     rescale_equalized: bool = True,

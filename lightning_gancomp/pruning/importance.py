@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -47,15 +47,18 @@ from lightning_gancomp.pruning.plan import Scores
 # -- content masks ------------------------------------------------------------------------------
 
 
-class ContentMaskProvider(Protocol):
-    """``provider(img [B,3,H,W] in [-1,1]) -> mask [B,1,H,W] in {0,1}`` (where noise may go)."""
+class ContentMask:
+    """Base of content-mask providers: ``mask(img [B,3,H,W] in [-1,1]) -> [B,1,H,W] in {0,1}``
+    (where salt-and-pepper noise may go when scoring; what content-aware KD compares)."""
 
-    def __call__(self, img: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} must implement __call__(img)")
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> dict[str, Any]:
+        return {"name": type(self).__name__}
 
 
-class AllOnesMask:
+class AllOnesMask(ContentMask):
     """Every pixel is content (CAGAN on LSUN and any non-face data)."""
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
@@ -65,45 +68,39 @@ class AllOnesMask:
         return {"name": "all_ones"}
 
 
-class FaceParserMask:
-    """Face foreground from a BiSeNet face parser (CAGAN on FFHQ).
+class FaceParserMask(ContentMask):
+    """Face foreground from the BiSeNet face parser (CAGAN on FFHQ).
 
     Content = every class except background (0) and cloth (16), parsed at 512×512 and resized
-    back (official ``Get_Content_Aware_Pruning_Score``). The parser lives in
-    :mod:`lightning_gancomp.nets.bisenet`; ``weights`` is a path to the official
-    ``79999_iter.pth`` (or ``None`` for the parser's own default location / download rule).
+    back (official ``Get_Content_Aware_Pruning_Score``; details and the two official variants in
+    :class:`lightning_gancomp.nets.bisenet.FaceParser`). ``mode="pruning"`` is the scorer's path,
+    ``"distillation"`` the content-aware KD path. ``weights_path=None`` resolves
+    ``$LIGHTNING_GANCOMP_FACE_PARSER`` or the torch hub cache (one-line error when missing).
     """
 
-    def __init__(self, weights: str | None = None, device: str | None = None) -> None:
-        from lightning_gancomp.nets.bisenet import FaceParser  # optional, heavy: import on use
+    def __init__(
+        self,
+        weights_path: str | None = None,
+        mode: Literal["pruning", "distillation"] = "pruning",
+        network: nn.Module | None = None,
+    ) -> None:
+        from lightning_gancomp.nets.bisenet import FaceParser  # heavy: import on use
 
-        self.weights = weights
-        self.parser = FaceParser(weights) if weights is not None else FaceParser()
-        if device is not None:
-            self.parser = self.parser.to(device)
+        self.weights_path, self.mode = weights_path, mode
+        self.parser = FaceParser(weights_path, network=network, mode=mode)
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        parser = self.parser
-        first = next(parser.parameters(), None)
-        if first is not None and first.device != img.device:
-            self.parser = parser = parser.to(img.device)
-        with torch.no_grad():
-            mask = parser.content_mask(img)
-        if mask.dim() == 3:
-            mask = mask[:, None]
-        return mask.to(img.dtype)
+        if self.parser.mean.device != img.device:
+            self.parser = self.parser.to(img.device)
+        return self.parser.content_mask(img.detach()).to(img.dtype)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "face_parser", "weights": self.weights}
+        return {"name": "face_parser", "weights_path": self.weights_path, "mode": self.mode}
 
 
-class ThresholdMask:
-    """Content = pixels whose intensity differs from a flat background colour.
-
-    The embedded synthetic datasets draw shapes on a flat background, so this reproduces the
-    dataset's own ``mask`` for generated images (``|img - background|`` max over RGB above
-    ``tolerance``).
-    """
+class ThresholdMask(ContentMask):
+    """Content = pixels whose colour differs from a flat background colour by > ``tolerance``
+    (max over RGB); for generators of objects on a plain background."""
 
     def __init__(self, background: float = -1.0, tolerance: float = 0.1) -> None:
         self.background = background
@@ -263,13 +260,21 @@ class GeneratorAdapter:
 # -- scorers ------------------------------------------------------------------------------------
 
 
-class Scorer(Protocol):
-    def __call__(self, net: GanNet) -> Scores: ...
+class ChannelScorer:
+    """Base of scorers: ``scorer(net) -> {group name: float tensor [C]}``, higher = keep."""
 
-    def describe(self) -> dict[str, Any]: ...
+    def __call__(self, net: GanNet) -> Scores:
+        raise TypeError(f"{type(self).__name__} must implement __call__(net)")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": type(self).__name__}
 
 
-class RandomScorer:
+#: Backwards-friendly alias used in type hints.
+Scorer = ChannelScorer
+
+
+class RandomScorer(ChannelScorer):
     """Uniform random scores (baseline)."""
 
     def __init__(self, seed: int = 0) -> None:
@@ -283,7 +288,7 @@ class RandomScorer:
         return {"name": "random", "seed": self.seed}
 
 
-class L1Scorer:
+class L1Scorer(ChannelScorer):
     """L1 norm of each channel's weights.
 
     ``direction="outgoing"``: the weights that read the channel (``"in"`` members, restricted to
@@ -320,7 +325,7 @@ class L1Scorer:
         return {"name": "l1", "direction": self.direction, "seed": self.seed}
 
 
-class _GradientScorer:
+class _GradientScorer(ChannelScorer):
     """Shared machinery: parameters of the scored members, autograd, device, progress."""
 
     def __init__(self, device: str | None, seed: int, progress: bool) -> None:
@@ -368,7 +373,7 @@ class ContentAwareScorer(_GradientScorer):
         n_samples: int = 400,
         batch_size: int = 10,
         noise_prob: float = 0.05,
-        mask: ContentMaskProvider | None = None,
+        mask: ContentMask | None = None,
         inputs: Iterable[torch.Tensor] | None = None,
         device: str | None = None,
         seed: int = 0,

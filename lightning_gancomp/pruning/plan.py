@@ -329,7 +329,14 @@ def plan_from_keep(
 
 
 # -- policy objects (typed constructor arguments: buildable from YAML ``class_path``) -------------
-class UniformPolicy:
+class PruningPolicy:
+    """Base of policies: ``policy(net, scores, scorer_description) -> PruningPlan``."""
+
+    def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
+        raise TypeError(f"{type(self).__name__} must implement __call__(net, scores, scorer)")
+
+
+class UniformPolicy(PruningPolicy):
     """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default)."""
 
     def __init__(self, ratio: float = 0.7) -> None:
@@ -340,7 +347,7 @@ class UniformPolicy:
         return uniform_plan(net, scores, self.ratio, scorer)
 
 
-class PerGroupPolicy:
+class PerGroupPolicy(PruningPolicy):
     """Per-group removal ratios; groups not named use ``default_ratio``."""
 
     def __init__(self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0) -> None:
@@ -351,7 +358,7 @@ class PerGroupPolicy:
         return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer)
 
 
-class GlobalPolicy:
+class GlobalPolicy(PruningPolicy):
     """One threshold over normalised scores of all groups (or the global removal ``ratio``)."""
 
     def __init__(
