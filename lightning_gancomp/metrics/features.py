@@ -1,0 +1,123 @@
+"""Image conversion at the metric boundary and the feature extractors behind FID / KID / IS / P&R.
+
+Images are in [-1, 1] inside the framework. Feature extractors here take what a saved image file
+holds, ``uint8`` in [0, 255], because that is what the reference FID code measures: NVlabs
+(stylegan2-ada-pytorch ``metrics/metric_utils.py``) quantises generated images with
+``(img * 127.5 + 128).clamp(0, 255).to(uint8)`` before Inception, and torch-fidelity's Inception
+asserts ``uint8`` input. :func:`images_to_uint8` is that exact quantisation.
+
+An extractor is an ``nn.Module`` with ``forward(uint8 [B, 3, H, W]) -> (features [B, D],
+logits [B, K])`` and the attributes ``num_features``, ``num_logits``, ``tag`` (identifies the
+network and its preprocessing, used in real-statistics cache file names) and ``description``
+(human-readable, shown next to every number it produces). One forward feeds FID and KID (the
+features) and IS (the logits), so the network runs once per batch, not once per metric.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+#: torch-fidelity's Inception-v3 weights (the TF FID graph converted to PyTorch); torchmetrics
+#: downloads them into the torch hub cache on first use.
+INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+
+class FeatureExtractorUnavailableError(RuntimeError):
+    """Pretrained weights of a metric network are missing and cannot be downloaded."""
+
+
+def images_to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images → uint8 [0, 255], rounding half up like NVlabs' ``img*127.5+128``.
+
+    -1 → 0, 0 → 128, 1 → 255; values outside [-1, 1] (unbounded StyleGAN2 output) are clipped.
+    """
+    if img.is_floating_point() is False:
+        raise TypeError(f"images_to_uint8 expects float images in [-1, 1], got dtype {img.dtype}")
+    return torch.floor(img.float() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+
+
+def images_to_unit_range(img: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images → float [0, 1] (what ``normalize=True`` torchmetrics metrics expect)."""
+    return ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def torch_hub_checkpoint_path(file_name: str) -> str:
+    """Where ``torch.hub.load_state_dict_from_url`` looks for (and stores) ``file_name``."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", file_name)
+
+
+def _check_plain_state_dict(path: str) -> None:
+    """Fail with one line unless ``path`` is a tensor-only state dict (``weights_only=True`` loadable).
+
+    torch-fidelity itself loads the override with ``weights_only=False``; loading it here first
+    with ``weights_only=True`` guarantees no pickled code ever runs from a user-supplied file.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"feature_extractor_weights_path={path!r}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, ValueError) as err:
+        raise ValueError(
+            f"{path}: not a plain tensor state dict loadable with weights_only=True ({err})"
+        ) from err
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise ValueError(f"{path}: not torch-fidelity Inception weights (no 'fc.weight' key)")
+
+
+class InceptionFeatureExtractor(nn.Module):
+    """torch-fidelity's Inception-v3 (the TF FID network) through torchmetrics' ``NoTrainInceptionV3``.
+
+    Returns the 2048-d pool3 features (FID, KID, precision/recall) and the 1008-d
+    ``logits_unbiased`` (IS; the same head torchmetrics' ``InceptionScore`` uses by default).
+
+    Args:
+        weights_path: local copy of ``weights-inception-2015-12-05-6726825d.pth``; ``None`` →
+            torch hub cache, downloaded on first use.
+        antialias: resize to 299 px with antialiased bilinear interpolation (torchmetrics'
+            default). ``False`` = TensorFlow-1.x bilinear resize, i.e. the TF FID code the papers
+            report (and NVlabs' FID) — use it to compare with published numbers.
+    """
+
+    num_features = 2048
+    num_logits = 1008
+
+    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
+        super().__init__()
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        if weights_path is not None:
+            _check_plain_state_dict(weights_path)
+        try:
+            self.inception = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["2048", "logits_unbiased"],
+                feature_extractor_weights_path=weights_path,
+                antialias=antialias,
+            )
+        except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
+            raise FeatureExtractorUnavailableError(
+                f"Inception weights for FID/KID/IS could not be downloaded ({type(err).__name__}): download "
+                f"{INCEPTION_WEIGHTS_URL} and put it at {torch_hub_checkpoint_path(INCEPTION_WEIGHTS_FILE)} "
+                "(or pass feature_extractor_weights_path=<file>)"
+            ) from err
+        self.antialias = antialias
+        self.tag = f"inception-v3-tfidelity-{'antialias' if antialias else 'tf1resize'}"
+        self.description = "torch-fidelity Inception-v3 (TF FID weights)" + (
+            ", antialiased resize (not TF-compatible)" if antialias else ", TF-1.x resize"
+        )
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> InceptionFeatureExtractor:
+        """Always in eval mode (batch-norm statistics are part of the metric definition)."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, img_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # NoTrainInceptionV3.forward returns only the first requested feature; the underlying
+        # torch-fidelity forward returns all of them in one pass.
+        features, logits = self.inception._torch_fidelity_forward(img_uint8)
+        return features.reshape(img_uint8.shape[0], -1), logits.reshape(img_uint8.shape[0], -1)

@@ -1,0 +1,360 @@
+"""FID, KID, IS (torchmetrics) and precision/recall over one feature extractor, with cached real statistics.
+
+``GenerativeMetrics`` is deliberately a plain object, not an ``nn.Module``: assigned as an
+attribute of a LightningModule it is not registered as a submodule, so Inception (~100 MB) never
+lands in a Lightning checkpoint and is never touched by DDP or ``.train()``. Move it with
+``.to(device)``.
+
+How the metrics are computed (all in the extractor's feature space):
+
+- FID: torchmetrics ``FrechetInceptionDistance`` (Heusel et al. 2017; streaming mean/covariance
+  sums in float64; same as the TF FID code up to the matrix square root).
+- KID: torchmetrics ``KernelInceptionDistance`` (Bińkowski et al. 2018; cubic polynomial kernel
+  MMD², ``subsets`` random subsets of ``subset_size``).
+- IS: torchmetrics ``InceptionScore`` (Salimans et al. 2016) on the generated images' logits.
+- precision / recall: Kynkäänniemi et al. 2019, k-NN manifolds (see ``precision_recall.py``).
+  The paper measures them in VGG-16 fc2 features; here they use the same extractor as FID so one
+  forward serves every metric — pass a VGG-16 feature module as ``feature_extractor`` to match it.
+
+The network runs once per batch: its features and logits are handed to the torchmetrics metrics
+through pass-through feature modules (torchmetrics accepts any ``nn.Module`` as ``feature``).
+
+Real statistics are the expensive half of an evaluation that never changes. After the first
+``compute()`` they are kept (``reset()`` clears only the generated side) and, when
+``dataset_key`` is given, written to ``cache_dir``; a later evaluation with the same key and
+extractor loads them, ``needs_real_images`` is ``False``, and real batches passed to
+``update`` are skipped without running the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from lightning_gancomp.metrics.features import InceptionFeatureExtractor, images_to_uint8
+from lightning_gancomp.metrics.precision_recall import knn_precision_recall
+
+MetricName = Literal["fid", "kid", "is", "precision_recall"]
+_ALL_METRICS: tuple[str, ...] = ("fid", "kid", "is", "precision_recall")
+REAL_STATS_FORMAT = "lightning_gancomp.real_stats"
+DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "lightning_gancomp", "real_stats")
+
+
+class _PassThroughFeatures(nn.Module):
+    """Feature "network" for torchmetrics when features are already extracted: returns its input."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+def _build_extractor(
+    feature_extractor: Literal["inception", "embedded"] | nn.Module,
+    weights_path: str | None,
+    antialias: bool,
+) -> nn.Module:
+    """The network behind every metric: Inception, the embedded-data net, or a user module."""
+    if isinstance(feature_extractor, nn.Module):
+        for attribute in ("num_features", "num_logits", "tag", "description"):
+            if not hasattr(feature_extractor, attribute):
+                raise TypeError(
+                    f"feature_extractor {type(feature_extractor).__name__} lacks attribute {attribute!r} "
+                    "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, description)"
+                )
+        return feature_extractor
+    if feature_extractor == "inception":
+        return InceptionFeatureExtractor(weights_path=weights_path, antialias=antialias)
+    if feature_extractor == "embedded":
+        from lightning_gancomp.metrics.embedded_features import load_embedded_feature_net
+
+        return load_embedded_feature_net(weights_path)
+    raise ValueError(
+        f"feature_extractor={feature_extractor!r}: expected 'inception', 'embedded' or an nn.Module"
+    )
+
+
+def real_stats_cache_path(cache_dir: str, dataset_key: str, extractor_tag: str) -> str:
+    """File holding the real statistics of ``dataset_key`` measured by the extractor ``extractor_tag``."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_key)[-60:]
+    digest = hashlib.sha1(f"{dataset_key}\0{extractor_tag}".encode()).hexdigest()[:12]
+    return os.path.join(cache_dir, f"{readable}--{extractor_tag}--{digest}.pt")
+
+
+class GenerativeMetrics:
+    """FID / KID / IS / precision-recall of generated vs real images in [-1, 1].
+
+    Args:
+        metrics: which metrics ``compute`` returns. Keys: ``fid``; ``kid``, ``kid_std``; ``is``,
+            ``is_std``; ``precision``, ``recall``.
+        feature_extractor: ``"inception"`` (torch-fidelity Inception-v3, the papers' network),
+            ``"embedded"`` (small net trained on the embedded synthetic data — works offline, NOT
+            Inception: numbers are not comparable to papers), or a module following the
+            protocol of ``features.py``.
+        feature_extractor_weights_path: local weights file for ``"inception"`` / ``"embedded"``.
+        antialias: Inception resize; ``False`` (default) reproduces TF FID as used by the papers,
+            ``True`` is torchmetrics' default antialiased resize.
+        dataset_key: identifies the real image set (e.g. ``"ffhq256-lmdb-50k"``); enables the
+            on-disk real-statistics cache. ``None`` → real statistics are kept only in memory.
+        cache_dir: where real statistics are cached (default ``~/.cache/lightning_gancomp/real_stats``).
+        kid_subsets, kid_subset_size: KID subsets (subset size is capped by the sample counts).
+        is_splits: IS splits.
+        pr_neighbourhood: k of the k-NN manifolds (3 in Kynkäänniemi et al.).
+        seed: seeds the random subsets of KID / IS splits so ``compute`` is reproducible.
+        device: where the network and states live.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[MetricName] = ("fid", "kid", "is"),
+        feature_extractor: Literal["inception", "embedded"] | nn.Module = "inception",
+        feature_extractor_weights_path: str | None = None,
+        antialias: bool = False,
+        dataset_key: str | None = None,
+        cache_dir: str | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        pr_neighbourhood: int = 3,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.inception import InceptionScore
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        unknown = [m for m in metrics if m not in _ALL_METRICS]
+        if unknown or not metrics:
+            raise ValueError(f"metrics={list(metrics)!r}: choose from {list(_ALL_METRICS)}")
+        self.metrics = tuple(dict.fromkeys(metrics))
+        self.extractor = _build_extractor(feature_extractor, feature_extractor_weights_path, antialias).eval()
+        self.dataset_key = dataset_key
+        self.cache_dir = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.kid_subset_size = kid_subset_size
+        self.pr_neighbourhood = pr_neighbourhood
+        self.seed = seed
+        self.device = torch.device(device)
+
+        num_features = int(self.extractor.num_features)
+        with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
+            warnings.simplefilter("ignore", UserWarning)
+            self.fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features))
+            self.kid = KernelInceptionDistance(
+                feature=_PassThroughFeatures(num_features), subsets=kid_subsets, subset_size=kid_subset_size
+            )
+            self.inception_score = InceptionScore(
+                feature=_PassThroughFeatures(int(self.extractor.num_logits)), splits=is_splits
+            )
+        # Features kept for KID and precision/recall (FID streams sums and needs none).
+        self._keep_features = "kid" in self.metrics or "precision_recall" in self.metrics
+        self._uses_real = self._keep_features or "fid" in self.metrics  # IS needs generated images only
+        self._real_features: list[torch.Tensor] = []
+        self._fake_features: list[torch.Tensor] = []
+        self.num_real_images = 0
+        self.num_fake_images = 0
+        self.extractor_calls = 0  # network forwards so far (shows that cached real images are skipped)
+        self.real_frozen = False  # real statistics complete (computed once, or loaded from cache)
+        self.real_from_cache = False
+        self.to(self.device)
+        self._load_real_cache()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def description(self) -> str:
+        """What network the numbers come from (log it next to them)."""
+        return str(self.extractor.description)
+
+    @property
+    def needs_real_images(self) -> bool:
+        """False when real statistics are already known: skip the real dataloader."""
+        return self._uses_real and not self.real_frozen
+
+    def to(self, device: str | torch.device) -> GenerativeMetrics:
+        self.device = torch.device(device)
+        for module in (self.extractor, self.fid, self.kid, self.inception_score):
+            module.to(self.device)
+        self._real_features = [f.to(self.device) for f in self._real_features]
+        self._fake_features = [f.to(self.device) for f in self._fake_features]
+        return self
+
+    def reset(self, real: bool = False) -> None:
+        """Forget generated images; with ``real=True`` also the real statistics (in memory only)."""
+        self.fid.reset()  # torchmetrics resets real and fake sums alike; restore the real ones
+        self.inception_score.reset()
+        self._fake_features = []
+        self.num_fake_images = 0
+        if real:
+            self._real_features = []
+            self.num_real_images = 0
+            self.real_frozen = False
+            self.real_from_cache = False
+        elif self.real_frozen:
+            self._restore_fid_real(self._frozen_fid_real)
+
+    @torch.no_grad()
+    def extract_features(self, imgs: torch.Tensor) -> torch.Tensor:
+        """Features [B, D] of images in [-1, 1] (e.g. for ``precision_recall_over_truncation``)."""
+        return self.extractor(images_to_uint8(imgs.to(self.device)))[0].float()
+
+    @property
+    def real_features(self) -> torch.Tensor:
+        """Real features [N, D] kept for KID / precision-recall (after ``compute`` or a cache hit)."""
+        if not self._real_features:
+            raise RuntimeError(
+                "no real features kept: enable 'kid' or 'precision_recall' and add real images"
+            )
+        return torch.cat(self._real_features)
+
+    # ------------------------------------------------------------------ update / compute
+    @torch.no_grad()
+    def update(self, imgs: torch.Tensor, real: bool) -> None:
+        """Add a batch of images in [-1, 1] ([B, 3, H, W], float)."""
+        if imgs.ndim != 4 or imgs.shape[1] != 3:
+            raise ValueError(f"expected images [B, 3, H, W] in [-1, 1], got shape {tuple(imgs.shape)}")
+        if real and (self.real_frozen or not self._uses_real):
+            return  # statistics already known (cache or earlier compute): no network call
+        features, logits = self.extractor(images_to_uint8(imgs.to(self.device)))
+        features = features.float()
+        self.extractor_calls += 1
+        if "fid" in self.metrics:
+            self.fid.update(features, real=real)
+        if real:
+            self.num_real_images += imgs.shape[0]
+            if self._keep_features:
+                self._real_features.append(features)
+            return
+        self.num_fake_images += imgs.shape[0]
+        if self._keep_features:
+            self._fake_features.append(features)
+        if "is" in self.metrics:
+            self.inception_score.update(logits.float())
+
+    @torch.no_grad()
+    def compute(self) -> dict[str, float]:
+        """Every requested metric as a float; freezes (and caches) the real statistics."""
+        if self.num_fake_images < 2 or (
+            self._uses_real and not self.real_frozen and self.num_real_images < 2
+        ):
+            raise RuntimeError(
+                f"need at least 2 real and 2 generated images, got {self.num_real_images} real "
+                f"and {self.num_fake_images} generated"
+            )
+        if self._uses_real and not self.real_frozen:
+            self._freeze_real()
+        results: dict[str, float] = {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            if "fid" in self.metrics:
+                results["fid"] = float(self.fid.compute())
+            if "kid" in self.metrics:
+                results.update(self._compute_kid())
+            if "is" in self.metrics:
+                with warnings.catch_warnings():  # std over a single split is NaN by definition
+                    warnings.filterwarnings("ignore", message="std\\(\\): degrees of freedom")
+                    is_mean, is_std = self.inception_score.compute()
+                results["is"], results["is_std"] = float(is_mean), float(is_std)
+        if "precision_recall" in self.metrics:
+            precision, recall = knn_precision_recall(
+                torch.cat(self._real_features), torch.cat(self._fake_features), k=self.pr_neighbourhood
+            )
+            results["precision"], results["recall"] = precision, recall
+        return results
+
+    def _compute_kid(self) -> dict[str, float]:
+        real = torch.cat(self._real_features)
+        fake = torch.cat(self._fake_features)
+        self.kid.reset()
+        self.kid.subset_size = min(self.kid_subset_size, real.shape[0], fake.shape[0])
+        self.kid.update(real, real=True)
+        self.kid.update(fake, real=False)
+        kid_mean, kid_std = self.kid.compute()
+        return {"kid": float(kid_mean), "kid_std": float(kid_std)}
+
+    # ------------------------------------------------------------------ real statistics cache
+    def _fid_real_state(self) -> dict[str, torch.Tensor]:
+        return {
+            "sum": self.fid.real_features_sum.detach().clone(),
+            "cov_sum": self.fid.real_features_cov_sum.detach().clone(),
+            "num_samples": self.fid.real_features_num_samples.detach().clone(),
+        }
+
+    def _restore_fid_real(self, state: dict[str, torch.Tensor]) -> None:
+        self.fid.real_features_sum = state["sum"].to(self.device, torch.float64).clone()
+        self.fid.real_features_cov_sum = state["cov_sum"].to(self.device, torch.float64).clone()
+        self.fid.real_features_num_samples = state["num_samples"].to(self.device).clone()
+
+    def _freeze_real(self) -> None:
+        if self._keep_features:
+            self._real_features = [torch.cat(self._real_features)]
+        self._frozen_fid_real = self._fid_real_state()
+        self.real_frozen = True
+        if self.dataset_key is not None:
+            self._save_real_cache()
+
+    def _cache_path(self) -> str:
+        return real_stats_cache_path(self.cache_dir, str(self.dataset_key), str(self.extractor.tag))
+
+    def _save_real_cache(self) -> None:
+        payload = {
+            "format": REAL_STATS_FORMAT,
+            "dataset_key": self.dataset_key,
+            "extractor_tag": str(self.extractor.tag),
+            "num_images": self.num_real_images,
+            "fid": {k: v.cpu() for k, v in self._frozen_fid_real.items()} if "fid" in self.metrics else None,
+            "features": self._real_features[0].cpu() if self._keep_features else None,
+        }
+        os.makedirs(self.cache_dir, exist_ok=True)
+        path = self._cache_path()
+        fd, tmp_path = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp_path)
+            os.replace(tmp_path, path)  # never leave a half-written cache file
+        finally:
+            if os.path.exists(tmp_path):
+                os.remove(tmp_path)
+
+    def _load_real_cache(self) -> None:
+        """Load cached real statistics if a matching, complete file exists (else compute them)."""
+        if self.dataset_key is None:
+            return
+        path = self._cache_path()
+        if not os.path.isfile(path):
+            return
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, ValueError) as err:
+            warnings.warn(f"{path}: unreadable real-statistics cache ({err}); recomputing", stacklevel=2)
+            return
+        if not isinstance(payload, dict) or payload.get("format") != REAL_STATS_FORMAT:
+            warnings.warn(f"{path}: not a real-statistics cache; recomputing", stacklevel=2)
+            return
+        if (
+            payload.get("extractor_tag") != str(self.extractor.tag)
+            or payload.get("dataset_key") != self.dataset_key
+        ):
+            return
+        has_fid = payload.get("fid") is not None
+        has_features = payload.get("features") is not None
+        if ("fid" in self.metrics and not has_fid) or (self._keep_features and not has_features):
+            return  # cache made for fewer metrics: measure real images again (and overwrite it)
+        if "fid" in self.metrics:
+            self._frozen_fid_real = payload["fid"]
+            self._restore_fid_real(self._frozen_fid_real)
+        else:
+            self._frozen_fid_real = self._fid_real_state()
+        if self._keep_features:
+            self._real_features = [payload["features"].to(self.device)]
+        self.num_real_images = int(payload["num_images"])
+        self.real_frozen = True
+        self.real_from_cache = True

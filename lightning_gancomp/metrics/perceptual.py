@@ -1,0 +1,131 @@
+"""LPIPS construction, LPIPS diversity, and the teacher–student mean L1 distance of DCP's evaluation.
+
+- LPIPS (Zhang et al., CVPR 2018) from the ``lpips`` package: ``lpips.LPIPS(net=..., pretrained=True)``
+  loads the calibrated linear heads shipped inside the package; the VGG-16 / AlexNet backbone comes
+  from torchvision's ImageNet weights (torch hub cache, downloaded on first use). Inputs in [-1, 1].
+- LPIPS diversity: mean LPIPS between pairs of independently generated samples (higher = more
+  diverse), the usual sample-diversity score of GAN papers (e.g. DCP's diversity discussion).
+- Mean L1 teacher–student distance (DCP, Chung et al., Fig. 4: "averaged L1 distances between 10K
+  samples from teacher and student" on the same z). Official script (jiwoogit/DCP-GAN
+  ``get_recon.py``): ``z ~ N(0, I)``, ``mean |G_T([z]) - G_S([z])|`` over all pixels of the raw
+  [-1, 1] outputs, averaged over batches. The official call lets each generator draw its own
+  noise maps; by default here both get the same noise maps (the distance then measures the
+  generators, not the noise) — ``share_noise=False`` reproduces the official behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from lightning_gancomp.metrics.features import FeatureExtractorUnavailableError, torch_hub_checkpoint_path
+
+
+def _torchvision_backbone_file(net: Literal["vgg", "alex"]) -> tuple[str, str]:
+    """(url, file name) of the torchvision ImageNet weights LPIPS' backbone loads."""
+    from torchvision.models import AlexNet_Weights, VGG16_Weights
+
+    url = VGG16_Weights.IMAGENET1K_V1.url if net == "vgg" else AlexNet_Weights.IMAGENET1K_V1.url
+    return url, url.rsplit("/", 1)[-1]
+
+
+def make_lpips(net: Literal["vgg", "alex"] = "vgg", pretrained_backbone: bool = True) -> nn.Module:
+    """Frozen, eval-mode ``lpips.LPIPS`` (inputs in [-1, 1]); ``pretrained_backbone=False`` = random trunk (tests).
+
+    Offline without the torchvision backbone weights → one line saying which file to put where.
+    """
+    import lpips
+
+    if net not in ("vgg", "alex"):
+        raise ValueError(f"net={net!r}: expected 'vgg' or 'alex'")
+    try:
+        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not pretrained_backbone, verbose=False)
+    except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
+        url, file_name = _torchvision_backbone_file(net)
+        raise FeatureExtractorUnavailableError(
+            f"LPIPS-{net} backbone weights could not be downloaded ({type(err).__name__}): download {url} "
+            f"and put it at {torch_hub_checkpoint_path(file_name)}"
+        ) from err
+    return model.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def mean_lpips(
+    images_a: torch.Tensor, images_b: torch.Tensor, lpips_net: nn.Module, batch_size: int = 32
+) -> float:
+    """Mean LPIPS distance between ``images_a[i]`` and ``images_b[i]`` (both [N, 3, H, W] in [-1, 1])."""
+    if images_a.shape != images_b.shape:
+        raise ValueError(f"image sets differ in shape: {tuple(images_a.shape)} vs {tuple(images_b.shape)}")
+    total = 0.0
+    for a, b in zip(images_a.split(batch_size), images_b.split(batch_size)):
+        total += float(lpips_net(a, b).sum())
+    return total / images_a.shape[0]
+
+
+@torch.no_grad()
+def lpips_diversity(
+    generate: Callable[[int], torch.Tensor], lpips_net: nn.Module, num_pairs: int, batch_size: int = 16
+) -> float:
+    """Mean LPIPS between pairs of independent samples; ``generate(n)`` returns n images in [-1, 1]."""
+    total = 0.0
+    remaining = num_pairs
+    while remaining > 0:
+        n = min(batch_size, remaining)
+        first, second = generate(n), generate(n)
+        total += float(lpips_net(first, second).sum())
+        remaining -= n
+    return total / num_pairs
+
+
+def _generator_device(generator: nn.Module) -> torch.device:
+    for tensor in generator.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def mean_l1_distance(
+    teacher: nn.Module,
+    student: nn.Module,
+    num_samples: int = 10000,
+    batch_size: int = 16,
+    share_noise: bool = True,
+    seed: int = 0,
+    generator_kwargs: dict[str, Any] | None = None,
+) -> float:
+    """Mean |teacher(z) − student(z)| over pixels of ``num_samples`` images on shared z (DCP, Fig. 4).
+
+    Args:
+        teacher, student: unconditional generators ``G(z) -> [B, 3, H, W]`` with the same ``z_dim``.
+        num_samples: images (DCP: 10,000).
+        batch_size: images per forward.
+        share_noise: StyleGAN2 generators (with ``make_noise``) get the same noise maps for teacher
+            and student; ``False`` lets each draw its own (official ``get_recon.py``).
+        seed: seeds z (and shared noise), so the number is reproducible.
+        generator_kwargs: extra keyword arguments for both generator calls (e.g. ``truncation``).
+
+    Returns:
+        Mean absolute difference of the raw outputs (images in [-1, 1] → the value is in [0, 2]).
+    """
+    if teacher.z_dim != student.z_dim:
+        raise ValueError(f"teacher z_dim {teacher.z_dim} != student z_dim {student.z_dim}")
+    device = _generator_device(teacher)
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    kwargs = dict(generator_kwargs or {})
+    total = 0.0
+    remaining = num_samples
+    while remaining > 0:
+        n = min(batch_size, remaining)
+        z = torch.randn(n, teacher.z_dim, generator=rng).to(device)
+        call_kwargs = dict(kwargs)
+        if share_noise and hasattr(teacher, "make_noise") and hasattr(student, "make_noise"):
+            noise = [torch.randn(tuple(t.shape), generator=rng).to(device) for t in teacher.make_noise()]
+            call_kwargs.update(noise=noise, randomize_noise=False)
+        teacher_img = teacher(z, **call_kwargs)
+        student_img = student(z.to(_generator_device(student)), **call_kwargs).to(device)
+        total += float((teacher_img - student_img).abs().mean(dim=(1, 2, 3)).sum())
+        remaining -= n
+    return total / num_samples
