@@ -70,7 +70,8 @@ def _build_extractor(
             if not hasattr(feature_extractor, attribute):
                 raise TypeError(
                     f"feature_extractor {type(feature_extractor).__name__} lacks attribute {attribute!r} "
-                    "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, description)"
+                    "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, "
+                    "description)"
                 )
         return feature_extractor
     if feature_extractor == "inception":

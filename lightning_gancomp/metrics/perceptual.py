@@ -33,7 +33,7 @@ def _torchvision_backbone_file(net: Literal["vgg", "alex"]) -> tuple[str, str]:
 
 
 def make_lpips(net: Literal["vgg", "alex"] = "vgg", pretrained_backbone: bool = True) -> nn.Module:
-    """Frozen, eval-mode ``lpips.LPIPS`` (inputs in [-1, 1]); ``pretrained_backbone=False`` = random trunk (tests).
+    """Frozen, eval-mode ``lpips.LPIPS`` (inputs in [-1, 1]); ``pretrained_backbone=False``: random trunk.
 
     Offline without the torchvision backbone weights → one line saying which file to put where.
     """

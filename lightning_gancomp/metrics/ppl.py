@@ -1,4 +1,4 @@
-"""Perceptual path length (PPL) of a StyleGAN2 generator (Karras et al., StyleGAN 2019 Sec. 3 / StyleGAN2 2020).
+"""Perceptual path length (PPL) of a StyleGAN2 generator (Karras et al. StyleGAN 2019 Sec. 3; StyleGAN2 2020).
 
 PPL = E[ d(G(l(t)), G(l(t + ε))) / ε² ] with d = LPIPS, ε = 1e-4, l the interpolation path between
 two random latents. Official behaviour followed (NVlabs/stylegan2-ada-pytorch
