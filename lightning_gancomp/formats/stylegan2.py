@@ -424,6 +424,38 @@ def generator_to_nvlabs(net: StyleGAN2Generator) -> dict[str, torch.Tensor]:
     return out
 
 
+def discriminator_to_nvlabs(net: StyleGAN2Discriminator) -> dict[str, torch.Tensor]:
+    """Our discriminator's weights in the NVlabs residual ``Discriminator`` layout (inverse mapping)."""
+    state = net.state_dict()
+    n_blocks = len(net.convs) - 1
+    top = net.resolution
+    filt = make_kernel(net.config["blur_kernel"])
+    out: dict[str, torch.Tensor] = {
+        f"b{top}.fromrgb.weight": state["convs.0.0.weight"],
+        f"b{top}.fromrgb.bias": state["convs.0.1.bias"],
+        f"b{top}.fromrgb.resample_filter": filt.clone(),
+    }
+    for k in range(n_blocks):
+        dst, src = f"b{top >> k}", f"convs.{k + 1}"
+        out[f"{dst}.resample_filter"] = filt.clone()
+        out[f"{dst}.conv0.weight"] = state[f"{src}.conv1.0.weight"]
+        out[f"{dst}.conv0.bias"] = state[f"{src}.conv1.1.bias"]
+        out[f"{dst}.conv0.resample_filter"] = filt.clone()
+        out[f"{dst}.conv1.weight"] = state[f"{src}.conv2.1.weight"]
+        out[f"{dst}.conv1.bias"] = state[f"{src}.conv2.2.bias"]
+        out[f"{dst}.conv1.resample_filter"] = filt.clone()
+        out[f"{dst}.skip.weight"] = state[f"{src}.skip.1.weight"]
+        out[f"{dst}.skip.resample_filter"] = filt.clone()
+    out["b4.conv.weight"] = state["final_conv.0.weight"]
+    out["b4.conv.bias"] = state["final_conv.1.bias"]
+    out["b4.conv.resample_filter"] = filt.clone()
+    out["b4.fc.weight"] = state["final_linear.0.weight"]
+    out["b4.fc.bias"] = state["final_linear.0.bias"]
+    out["b4.out.weight"] = state["final_linear.1.weight"]
+    out["b4.out.bias"] = state["final_linear.1.bias"]
+    return out
+
+
 def _convert_nvlabs(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
     key, state = _select_entry(obj, role, overrides, "nvlabs", NVLABS_ENTRIES)
     if role == "generator":
