@@ -358,15 +358,29 @@ class ClassFolderDataset(EncodedImageDataset):
 _ROSINALITY_KEY = re.compile(rb"^(\d+)-\d{5,}$")
 
 
+#: One read-only environment per LMDB path and process: LMDB refuses to open the same environment
+#: twice in one process, and a handle inherited through fork must not be used by the child.
+_LMDB_ENVS: dict[str, tuple[int, Any]] = {}
+
+
 def open_lmdb(path: str) -> Any:
-    """Read-only LMDB environment (no lock file written beside the user's data)."""
+    """This process's shared read-only environment of ``path`` (no lock file written beside the data)."""
     import lmdb
 
     require_path(path)
+    key = os.path.realpath(path)
+    cached = _LMDB_ENVS.get(key)
+    if cached is not None:
+        pid, env = cached
+        if pid == os.getpid():
+            return env
+        env.close()  # inherited from the parent through fork: unmap it in this child only
     try:
-        return lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
+        env = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False, max_readers=64)
     except lmdb.Error as err:
         raise DatasetError(f"cannot open LMDB {path}: {err}") from err
+    _LMDB_ENVS[key] = (os.getpid(), env)
+    return env
 
 
 def is_lmdb_dir(path: str) -> bool:
@@ -379,15 +393,11 @@ def lmdb_layout(path: str) -> Literal["rosinality", "lsun"]:
     A rosinality-looking LMDB without ``length`` is still reported as rosinality, so loading it
     fails with the clear missing-``length`` message instead of silently reading it as LSUN.
     """
-    env = open_lmdb(path)
-    try:
-        with env.begin() as txn:
-            if txn.get(b"length") is not None:
-                return "rosinality"
-            cursor = txn.cursor()
-            return "rosinality" if cursor.first() and _ROSINALITY_KEY.match(cursor.key()) else "lsun"
-    finally:
-        env.close()
+    with open_lmdb(path).begin() as txn:
+        if txn.get(b"length") is not None:
+            return "rosinality"
+        cursor = txn.cursor()
+        return "rosinality" if cursor.first() and _ROSINALITY_KEY.match(cursor.key()) else "lsun"
 
 
 def rosinality_sizes(txn: Any) -> list[int]:
@@ -407,30 +417,20 @@ def rosinality_sizes(txn: Any) -> list[int]:
 
 
 class _LMDBDataset(EncodedImageDataset):
-    """Shared lazy, per-process LMDB handle."""
+    """Values read through the process-wide environment of ``open_lmdb`` (fork/pickle safe)."""
 
     def __init__(self, path: str, transform: ImageTransform) -> None:
         super().__init__(transform)
         self.path = require_path(path)
         if not is_lmdb_dir(self.path):
             raise DatasetError(f"not an LMDB directory (no data.mdb): {self.path}")
-        self._env: Any = None
-        self._env_pid = -1
 
     def _txn_get(self, key: bytes) -> bytes:
-        if self._env is None or self._env_pid != os.getpid():
-            self._env = open_lmdb(self.path)
-            self._env_pid = os.getpid()
-        with self._env.begin() as txn:
+        with open_lmdb(self.path).begin() as txn:
             value = txn.get(key)
         if value is None:
             raise DatasetError(f"LMDB {self.path} has no key {key.decode(errors='replace')!r}")
         return value
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_env"] = None
-        return state
 
 
 class RosinalityLMDBDataset(_LMDBDataset):
@@ -447,28 +447,22 @@ class RosinalityLMDBDataset(_LMDBDataset):
     ) -> None:
         super().__init__(path, transform)
         self.resolution = resolution
-        env = open_lmdb(self.path)
-        try:
-            with env.begin() as txn:
-                raw_length = txn.get(b"length")
-                if raw_length is None:
-                    raise DatasetError(
-                        f"LMDB {self.path} has no 'length' key, so it is not a rosinality prepare_data.py "
-                        "dataset (an original LSUN LMDB needs format='lsun_lmdb')"
-                    )
-                try:
-                    self.length = int(raw_length.decode())
-                except (UnicodeDecodeError, ValueError) as err:
-                    raise DatasetError(
-                        f"LMDB {self.path}: 'length' is {raw_length!r}, not an integer"
-                    ) from err
-                if self.length > 0 and txn.get(self.key(0)) is None:
-                    sizes = ", ".join(map(str, rosinality_sizes(txn))) or "none"
-                    raise DatasetError(
-                        f"LMDB {self.path} has no images at resolution {resolution} (sizes present: {sizes})"
-                    )
-        finally:
-            env.close()
+        with open_lmdb(self.path).begin() as txn:
+            raw_length = txn.get(b"length")
+            if raw_length is None:
+                raise DatasetError(
+                    f"LMDB {self.path} has no 'length' key, so it is not a rosinality prepare_data.py "
+                    "dataset (an original LSUN LMDB needs format='lsun_lmdb')"
+                )
+            try:
+                self.length = int(raw_length.decode())
+            except (UnicodeDecodeError, ValueError) as err:
+                raise DatasetError(f"LMDB {self.path}: 'length' is {raw_length!r}, not an integer") from err
+            if self.length > 0 and txn.get(self.key(0)) is None:
+                sizes = ", ".join(map(str, rosinality_sizes(txn))) or "none"
+                raise DatasetError(
+                    f"LMDB {self.path} has no images at resolution {resolution} (sizes present: {sizes})"
+                )
         self.verify(verify)
 
     def key(self, index: int) -> bytes:
@@ -494,17 +488,16 @@ class LSUNLMDBDataset(_LMDBDataset):
     def __init__(self, path: str, transform: ImageTransform, verify: VerifyMode = "first") -> None:
         super().__init__(path, transform)
         env = open_lmdb(self.path)
-        try:
-            entries = env.stat()["entries"]
-            with env.begin() as txn:
-                keys = list(txn.cursor().iternext(keys=True, values=False))
-        finally:
-            env.close()
+        entries = env.stat()["entries"]
+        with env.begin() as txn:
+            keys = list(txn.cursor().iternext(keys=True, values=False))
         if len(keys) != entries:
             raise DatasetError(
                 f"LMDB {self.path}: stat() reports {entries} entries but {len(keys)} keys were read"
             )
-        self.keys = np.array(keys, dtype=np.bytes_) if keys else np.array([], dtype="S1")
+        # numpy fixed-width bytes share cheaply with workers but drop trailing NULs: keep those as a list
+        exact = any(key.endswith(b"\x00") for key in keys) or not keys
+        self.keys: np.ndarray | list[bytes] = keys if exact else np.array(keys, dtype=np.bytes_)
         self.verify(verify)
 
     def __len__(self) -> int:
