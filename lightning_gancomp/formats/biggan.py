@@ -117,7 +117,11 @@ def generator_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     if bottom_width**2 * first_stream != state["linear.weight"].shape[0]:
         raise CheckpointError(f"linear.weight {tuple(state['linear.weight'].shape)} is not C x square")
     resolution = bottom_width * 2**n
-    streams = [first_stream] + [int(state[f"blocks.{i}.0.conv2.weight"].shape[0]) for i in range(n)]
+    # A plain state dict of a PPCD student (transition layers) writes the stream with the 1x1
+    # transition conv instead of conv2.
+    writers = [f"blocks.{i}.0.transition.weight" if f"blocks.{i}.0.transition.weight" in state
+               else f"blocks.{i}.0.conv2.weight" for i in range(n)]  # fmt: skip
+    streams = [first_stream] + [int(state[key].shape[0]) for key in writers]
     hidden = [int(state[f"blocks.{i}.0.conv1.weight"].shape[0]) for i in range(n)]
     shared = "shared.weight" in state
     gain = state["blocks.0.0.bn1.gain.weight"]
@@ -139,6 +143,8 @@ def generator_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     blocks, keys, values = _attention_layout(state, n)
     config.update(attention_resolutions=[bottom_width * 2 ** (i + 1) for i in blocks],
                   attention_key_channels=keys, attention_value_channels=values)  # fmt: skip
+    if "blocks.0.0.transition.weight" in state:
+        config["transition_channels"] = [int(state[f"blocks.{i}.0.conv2.weight"].shape[0]) for i in range(n)]
     multipliers = _G_STREAM_MULTIPLIERS.get(resolution)
     if multipliers is None or len(multipliers) != len(streams) or bottom_width != 4:
         config.update(ch=streams[-1], stream_channels=streams, hidden_channels=hidden)

@@ -139,7 +139,14 @@ def _check_sizes(sizes: Mapping[str, int], groups: list[ChannelGroup], net: str)
 # -- generator --------------------------------------------------------------------------------
 class BigGANGBlock(nn.Module):
     """Residual up-block (``layers.GBlock``): ``BN1 -> ReLU -> up -> conv1 -> BN2 -> ReLU -> conv2``
-    plus ``up -> conv_sc`` (1x1) on the shortcut; nearest-neighbour x2 upsampling."""
+    plus ``up -> conv_sc`` (1x1) on the shortcut; nearest-neighbour x2 upsampling.
+
+    ``transition_channels`` (not in the official code) adds PPCD-GAN's transition layer (Sec. 3.2,
+    Fig. 2 right): conv2 writes ``transition_channels`` maps that a 1x1 SN conv ``transition``
+    projects to the stream width before the residual sum, so conv2's output can be pruned
+    independently of the residual stream. Its bias and spectral norm follow the other convs of
+    the block (the paper does not say; inference).
+    """
 
     def __init__(
         self,
@@ -150,10 +157,16 @@ class BigGANGBlock(nn.Module):
         conditioning: Literal["linear", "embedding"],
         bn_eps: float,
         sn: dict[str, Any],
+        transition_channels: int | None = None,
     ) -> None:
         super().__init__()
         self.conv1 = SNConv2d(in_channels, hidden_channels, **sn)
-        self.conv2 = SNConv2d(hidden_channels, out_channels, **sn)
+        self.conv2 = SNConv2d(hidden_channels, transition_channels or out_channels, **sn)
+        self.transition = (
+            SNConv2d(transition_channels, out_channels, kernel_size=1, padding=0, **sn)
+            if transition_channels is not None
+            else None
+        )
         # Official rule: a learnable shortcut whenever in != out or the block upsamples (always).
         self.conv_sc = SNConv2d(in_channels, out_channels, kernel_size=1, padding=0, **sn)
         bn = {"conditioning": conditioning, "eps": bn_eps, "num_svs": sn["num_svs"],
@@ -165,7 +178,19 @@ class BigGANGBlock(nn.Module):
         h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2)
         x = F.interpolate(x, scale_factor=2)
         h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
+        if self.transition is not None:
+            h = self.transition(h)
         return h + self.conv_sc(x)
+
+    def init_transition_as_identity(self) -> None:
+        """Make the transition the identity when it is square (spectral norm keeps it so: sigma=1),
+        so adding transitions to a trained generator does not change its function."""
+        if self.transition is not None and self.transition.in_channels == self.transition.out_channels:
+            with torch.no_grad():
+                self.transition.weight.copy_(
+                    torch.eye(self.transition.out_channels).view_as(self.transition.weight)
+                )
+                self.transition.bias.zero_()
 
 
 class BigGANGenerator(GanNet):
@@ -190,6 +215,9 @@ class BigGANGenerator(GanNet):
             layer in order. Default: stream width // 8 and // 2.
         bn_eps: batch-norm epsilon. sn_eps, num_svs, num_sv_itrs: spectral-norm settings.
         init: weight initialisation (official ``G_init``; BigGAN ortho, SAGAN xavier).
+        transition_channels: PPCD-GAN transition layers (see :class:`BigGANGBlock`): conv2 width
+            of every block; None (default) = the official architecture without transitions.
+            Square transitions start as the identity.
     """
 
     role: ClassVar[str] = "generator"
@@ -215,6 +243,7 @@ class BigGANGenerator(GanNet):
         num_svs: int = 1,
         num_sv_itrs: int = 1,
         init: InitStyle = "ortho",
+        transition_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
         if resolution not in _G_STREAM_MULTIPLIERS:
@@ -222,6 +251,11 @@ class BigGANGenerator(GanNet):
         streams = list(stream_channels or [m * ch for m in _G_STREAM_MULTIPLIERS[resolution]])
         num_blocks = len(streams) - 1
         hidden = list(hidden_channels or streams[1:])
+        transitions = list(transition_channels) if transition_channels is not None else None
+        if transitions is not None and len(transitions) != num_blocks:
+            raise ValueError(
+                f"transition_channels needs one width per block ({num_blocks}), got {len(transitions)}"
+            )
         if len(hidden) != num_blocks or bottom_width * 2**num_blocks != resolution:
             raise ValueError(
                 f"stream_channels ({len(streams)}) / hidden_channels ({len(hidden)}) do not describe "
@@ -231,6 +265,7 @@ class BigGANGenerator(GanNet):
         self.resolution, self.num_classes, self.bottom_width = resolution, num_classes, bottom_width
         self.shared_embedding, self.hierarchical = shared_embedding, hierarchical
         self.stream_channels, self.hidden_channels = streams, hidden
+        self.transition_channels = transitions
         self.num_svs = num_svs
         self.shared_dim = shared_dim if shared_dim > 0 else z_dim
         num_slots = num_blocks + 1 if hierarchical else 1
@@ -249,8 +284,15 @@ class BigGANGenerator(GanNet):
         for index in range(num_blocks):
             stage: list[nn.Module] = [
                 BigGANGBlock(
-                    streams[index], hidden[index], streams[index + 1], cond_dim, self.conditioning, bn_eps, sn
-                )  # fmt: skip
+                    streams[index],
+                    hidden[index],
+                    streams[index + 1],
+                    cond_dim,
+                    self.conditioning,
+                    bn_eps,
+                    sn,
+                    transitions[index] if transitions is not None else None,
+                )
             ]
             if bottom_width * 2 ** (index + 1) in attention_resolutions:
                 slot = len(self.attention_blocks)
@@ -271,6 +313,9 @@ class BigGANGenerator(GanNet):
             BigGANBatchNorm2d(streams[-1], eps=bn_eps), nn.ReLU(), SNConv2d(streams[-1], 3, **sn)
         )
         init_biggan_weights(self, init)
+        if init != "none":
+            for stage in self.blocks:
+                stage[0].init_transition_as_identity()
 
     def class_embedding(self, y: torch.Tensor) -> torch.Tensor:
         """What the conditional BNs receive for labels ``y``: the shared embedding (BigGAN) or the
@@ -305,7 +350,8 @@ class BigGANGenerator(GanNet):
     def channel_groups(self) -> list[ChannelGroup]:
         """Groups: ``stream.{k}`` (residual stream k: input of block k, k = 0 written by the first
         linear with 16 entries per channel), ``block.{k}.hidden`` (conv1 -> BN2 -> conv2 of block
-        k), and ``blocks.{k}.1.value`` (g -> o of an attention layer)."""
+        k), ``block.{k}.out`` (conv2 -> transition, only with transition layers) and
+        ``blocks.{k}.1.value`` (g -> o of an attention layer)."""
         n, svs = len(self.blocks), self.num_svs
         groups = []
         for k in range(n + 1):
@@ -314,9 +360,9 @@ class BigGANGenerator(GanNet):
                 members = _sn_producer("linear", svs, has_bias=True, block=block)
             else:
                 prefix = f"blocks.{k - 1}.0"
-                members = _sn_producer(f"{prefix}.conv2", svs, True) + _sn_producer(
-                    f"{prefix}.conv_sc", svs, True
-                )
+                writer = "transition" if self.transition_channels is not None else "conv2"
+                members = _sn_producer(f"{prefix}.{writer}", svs, True)
+                members += _sn_producer(f"{prefix}.conv_sc", svs, True)
                 if self._attention_slot(k - 1) is not None:
                     members += _attention_writer_members(f"blocks.{k - 1}.1", svs)
                     members += _attention_reader_members(f"blocks.{k - 1}.1")
@@ -336,6 +382,11 @@ class BigGANGenerator(GanNet):
             members += _conditional_bn_members(f"{prefix}.bn2", self.conditioning, svs)
             members.append(TensorSlice(f"{prefix}.conv2.weight", 1, "in"))
             groups.append(ChannelGroup(f"block.{k}.hidden", self.hidden_channels[k], tuple(members)))
+        for k, width in enumerate(self.transition_channels or []):
+            prefix = f"blocks.{k}.0"
+            members = _sn_producer(f"{prefix}.conv2", svs, True)
+            members.append(TensorSlice(f"{prefix}.transition.weight", 1, "in"))
+            groups.append(ChannelGroup(f"block.{k}.out", width, tuple(members)))
         for k in self.attention_blocks:
             attention = self.blocks[k][1]
             groups.append(_attention_value_group(f"blocks.{k}.1", attention.value_channels, svs))
@@ -349,9 +400,14 @@ class BigGANGenerator(GanNet):
         values = [int(sizes.get(f"blocks.{k}.1.value", a.value_channels))
                   for k, a in zip(self.attention_blocks, attentions)]  # fmt: skip
         # Key widths are written explicitly so that pruning a stream does not change them.
-        return {**self.config, "stream_channels": streams, "hidden_channels": hidden,
-                "attention_key_channels": [a.key_channels for a in attentions],
-                "attention_value_channels": values}  # fmt: skip
+        config = {**self.config, "stream_channels": streams, "hidden_channels": hidden,
+                  "attention_key_channels": [a.key_channels for a in attentions],
+                  "attention_value_channels": values}  # fmt: skip
+        if self.transition_channels is not None:
+            config["transition_channels"] = [
+                int(sizes.get(f"block.{k}.out", c)) for k, c in enumerate(self.transition_channels)
+            ]
+        return config
 
 
 # -- discriminator ----------------------------------------------------------------------------

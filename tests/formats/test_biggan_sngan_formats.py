@@ -287,3 +287,14 @@ def test_mimicry_discriminator_checkpoint_loads_and_matches(tmp_path):
     with pytest.raises(CheckpointMismatchError) as excinfo:
         load_discriminator(tmp_path / "netD.pth", stream_channels=[8, 8, 8, 4])
     assert "first shape conflict" in _one_line(excinfo)
+
+
+def test_plain_state_dict_of_a_ppcd_student_with_transitions_loads(tmp_path):
+    student = BigGANGenerator(ch=4, z_dim=128, shared_embedding=False, shared_dim=0, hierarchical=False,
+                              num_classes=7, sn_eps=1e-8, transition_channels=[50, 20, 10, 5, 3])  # fmt: skip
+    torch.save(student.state_dict(), tmp_path / "G.pth")
+    loaded = load_generator(tmp_path / "G.pth")
+    assert loaded.transition_channels == [50, 20, 10, 5, 3]
+    z, y = torch.randn(1, 128), torch.tensor([2])
+    with torch.no_grad():
+        assert torch.equal(loaded(z, y), student.eval()(z, y))

@@ -268,3 +268,26 @@ def test_invalid_group_sizes_are_rejected():
         _tiny_biggan().config_for_group_sizes({"stream.9": 3})
     with pytest.raises(ValueError, match="below minimum"):
         _tiny_biggan().config_for_group_sizes({"stream.1": 0})
+
+
+def test_ppcd_transition_layers_start_as_identity_and_prune_independently(tmp_path):
+    torch.manual_seed(6)
+    plain = _tiny_sagan().eval()
+    with_transitions = _tiny_sagan(transition_channels=plain.stream_channels[1:]).eval()
+    extra = set(with_transitions.state_dict()) - set(plain.state_dict())
+    assert extra and all(".0.transition." in key for key in extra)
+    with_transitions.load_state_dict(plain.state_dict(), strict=False)  # transitions keep identity init
+    z, y = torch.randn(2, 128), torch.tensor([0, 3])
+    torch.testing.assert_close(with_transitions(z, y), plain(z, y), rtol=0, atol=1e-6)
+    groups = {group.name: group for group in validate_channel_groups(with_transitions)}
+    assert groups["block.1.out"].size == 32
+    assert any(
+        m.key == "blocks.1.0.transition.weight" and m.role == "out" for m in groups["stream.2"].members
+    )
+    student = BigGANGenerator(
+        **with_transitions.config_for_group_sizes({"block.1.out": 9, "block.1.hidden": 4})
+    )
+    assert student.transition_channels == [64, 9, 16, 8] and student.stream_channels == plain.stream_channels
+    validate_channel_groups(student)
+    save_net(student.eval(), tmp_path / "ppcd.pt")
+    assert torch.equal(load_net(tmp_path / "ppcd.pt").eval()(z, y), student(z, y))
