@@ -1,0 +1,161 @@
+"""CAGAN: content-aware GAN compression (Liu et al., CVPR 2021) — the distillation stage.
+
+Pruning (content-aware channel scores, uniform removal) happens before training, in
+``gancomp prune`` (:mod:`lightning_gancomp.pruning`); this module retrains the pruned student.
+Recipe (paper Sec. 3.3; lychenyoko/content-aware-gan-compression ``train.py``), every number in
+the YAML configs:
+
+* student initialised from the pruned teacher (mapping network included), D = teacher's D;
+* generator loss = non-saturating GAN + 3·L1(S, T) + 3·LPIPS-VGG(S, T) on the same z (teacher
+  and student draw their own noise maps, as the official code); with content-aware KD on, both
+  images are multiplied by the face-parsing mask of the *teacher* image first
+  (``Get_Masked_Tensor``), LPIPS on 256-px downsampled images above 256 px;
+* R1 γ = 10 every 16 batches, path length 2 every 4 (batch shrink 2), style mixing 0.9, G-EMA
+  decay 0.5^(32/10000), Adam lr 0.002·c, betas (0, 0.99^c), c = k/(k+1) (lazy regularisation)
+  — all from :class:`~lightning_gancomp.methods.base.CompressionModule`.
+
+``student_init`` exposes the alternative the DCP/StyleKD README uses (``--load 0``): a random
+synthesis network with the teacher's mapping network. The default is the pruned teacher (the
+premise of pruning-then-distillation).
+
+The SN-GAN variant (CIFAR-10) is the same module with ``adversarial: HingeLoss``, no R1/path
+length/mixing, and the student's BN statistics trained as usual (configs/cagan/cifar10_sngan*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
+from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, CompressionModule, is_style_based
+from lightning_gancomp.nets.base import GanNet, load_state_dict_strict
+from lightning_gancomp.pruning.importance import ContentMask
+
+StudentInit = Literal["pruned_teacher", "random_synthesis"]
+
+
+def reinitialise_synthesis(
+    student: GanNet, teacher: GanNet, mapping_prefixes: Sequence[str] = ("style.",), seed: int = 0
+) -> GanNet:
+    """A freshly initialised copy of ``student`` that keeps the teacher's mapping network.
+
+    Every tensor whose key starts with one of ``mapping_prefixes`` (StyleGAN2: ``style.``) and
+    the ``latent_avg`` buffer come from the teacher; everything else is a new random init
+    (seeded). For nets without a mapping network (no prefix matches) the whole net is random.
+    StyleKD/DCP ``distributed_train.py`` with ``--load 0 --load_style 1``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = type(student)(**student.config)
+    state = fresh.state_dict()
+    teacher_state = teacher.state_dict()
+    copied = []
+    for key in state:
+        if key.startswith(tuple(mapping_prefixes)) or key == "latent_avg":
+            if key not in teacher_state or teacher_state[key].shape != state[key].shape:
+                raise ValueError(
+                    f"student_init=random_synthesis: teacher has no tensor {key} "
+                    f"of shape {tuple(state[key].shape)}"
+                )
+            state[key] = teacher_state[key].detach().clone()
+            if key != "latent_avg":
+                copied.append(key)
+    if is_style_based(student) and not copied:
+        raise ValueError(
+            f"student_init=random_synthesis: no mapping tensors match prefixes {list(mapping_prefixes)}"
+        )
+    load_state_dict_strict(fresh, state, "random-synthesis student")
+    return fresh.to(next(student.parameters()).device).train(student.training)
+
+
+class CAGANModule(CompressionModule):
+    """CAGAN distillation (see the module docstring for the recipe and its references).
+
+    Args (beyond :class:`~lightning_gancomp.methods.base.CompressionModule`):
+        kd_mask: content mask for content-aware KD, computed on the teacher image (e.g.
+            ``FaceParserMask(mode="distillation")``); None = all ones (non-face data). Loss
+            terms read it when configured with ``masked: true``.
+        student_init: ``"pruned_teacher"`` (default) or ``"random_synthesis"`` (teacher mapping,
+            random synthesis).
+        mapping_prefixes: state-dict prefixes of the mapping network kept by random_synthesis.
+        init_seed: seed of the random synthesis init.
+    """
+
+    def __init__(
+        self,
+        teacher: GanNet | None = None,
+        teacher_path: str | None = None,
+        student: GanNet | None = None,
+        student_path: str | None = None,
+        discriminator: GanNet | None = None,
+        discriminator_path: str | None = None,
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        adversarial: AdversarialLoss | None = None,
+        losses: list[LossTerm] | None = None,
+        r1: R1Penalty | None = None,
+        r1_interval: int = 16,
+        path_length: PathLengthPenalty | None = None,
+        pl_interval: int = 4,
+        style_mixing_prob: float = 0.9,
+        ema_decay: float | None = STYLEGAN2_EMA_DECAY,
+        lazy_reg_correction: bool = True,
+        pair_discriminator: bool = False,
+        metrics: nn.Module | None = None,
+        eval_max_images: int | None = None,
+        grid_size: int = 16,
+        step_seed: int | None = 0,
+        check_finite: bool = True,
+        kd_mask: ContentMask | None = None,
+        student_init: StudentInit = "pruned_teacher",
+        mapping_prefixes: tuple[str, ...] = ("style.",),
+        init_seed: int = 0,
+    ) -> None:
+        if student_init not in ("pruned_teacher", "random_synthesis"):
+            raise ValueError(
+                f"student_init must be 'pruned_teacher' or 'random_synthesis', got {student_init!r}"
+            )
+        super().__init__(
+            teacher=teacher,
+            teacher_path=teacher_path,
+            student=student,
+            student_path=student_path,
+            discriminator=discriminator,
+            discriminator_path=discriminator_path,
+            g_optimizer=g_optimizer,
+            d_optimizer=d_optimizer,
+            adversarial=adversarial,
+            losses=losses,
+            r1=r1,
+            r1_interval=r1_interval,
+            path_length=path_length,
+            pl_interval=pl_interval,
+            style_mixing_prob=style_mixing_prob,
+            ema_decay=ema_decay,
+            lazy_reg_correction=lazy_reg_correction,
+            pair_discriminator=pair_discriminator,
+            metrics=metrics,
+            eval_max_images=eval_max_images,
+            grid_size=grid_size,
+            step_seed=step_seed,
+            check_finite=check_finite,
+        )
+        self.kd_mask = kd_mask
+        self.student_init = student_init
+        if student_init == "random_synthesis":
+            self.generator = reinitialise_synthesis(self.generator, self.teacher, mapping_prefixes, init_seed)
+            if self.generator_ema is not None:
+                self.generator_ema.load_state_dict(self.generator.state_dict())
+
+    def content_mask(self, ctx: LossContext, batch: Mapping[str, Tensor]) -> Tensor:
+        """Content-aware KD mask: the parser's content region of the *teacher* image (official
+        ``Batch_Img_Parsing(fake_img_teacher)``); all ones without a ``kd_mask``."""
+        if self.kd_mask is None:
+            return super().content_mask(ctx, batch)
+        assert ctx.teacher_img is not None, "content-aware KD needs the teacher image"
+        return self.kd_mask(ctx.teacher_img.detach()).to(ctx.teacher_img.dtype)
