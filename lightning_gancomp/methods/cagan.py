@@ -24,6 +24,7 @@ length/mixing, and the student's BN statistics trained as usual (configs/cagan/c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -33,8 +34,9 @@ from torch import Tensor, nn
 
 from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
 from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, CompressionModule, is_style_based
-from lightning_gancomp.nets.base import GanNet, load_state_dict_strict
-from lightning_gancomp.pruning.importance import ContentMask
+from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
+from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
+from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
 
 StudentInit = Literal["pruned_teacher", "random_synthesis"]
 
@@ -84,6 +86,14 @@ class CAGANModule(CompressionModule):
             random synthesis).
         mapping_prefixes: state-dict prefixes of the mapping network kept by random_synthesis.
         init_seed: seed of the random synthesis init.
+        scorer / policy / rescale_equalized: the pruning recipe ``gancomp prune`` applies to the
+            teacher (default: content-aware scores, uniform removal ratio 0.7, function-preserving
+            equalized-lr rescale).
+
+    Networks given as an architecture *and* a ``*_path`` are built from the architecture (so
+    ``gancomp profile`` needs no file) and get the file's weights when a Trainer stage starts;
+    a file whose widths differ from the configured architecture is a one-line error. A path
+    alone is loaded at construction, as in the base class.
     """
 
     def __init__(
@@ -115,7 +125,25 @@ class CAGANModule(CompressionModule):
         student_init: StudentInit = "pruned_teacher",
         mapping_prefixes: tuple[str, ...] = ("style.",),
         init_seed: int = 0,
+        scorer: ChannelScorer | None = None,
+        policy: PruningPolicy | None = None,
+        rescale_equalized: bool = True,
     ) -> None:
+        # An architecture *and* a path: the architecture is built now (so `gancomp profile` needs
+        # no file), the weights are loaded from the path when a Trainer stage starts (setup).
+        source_files = {"teacher": teacher_path, "student": student_path, "discriminator": discriminator_path}
+        weight_files = {
+            name: path
+            for name, net, path in (
+                ("teacher", teacher, teacher_path),
+                ("student", student, student_path),
+                ("discriminator", discriminator, discriminator_path),
+            )
+            if net is not None and path is not None
+        }
+        teacher_path = None if "teacher" in weight_files else teacher_path
+        student_path = None if "student" in weight_files else student_path
+        discriminator_path = None if "discriminator" in weight_files else discriminator_path
         if student_init not in ("pruned_teacher", "random_synthesis"):
             raise ValueError(
                 f"student_init must be 'pruned_teacher' or 'random_synthesis', got {student_init!r}"
@@ -145,12 +173,61 @@ class CAGANModule(CompressionModule):
             step_seed=step_seed,
             check_finite=check_finite,
         )
+        self.weight_files = weight_files
+        #: every configured weight file (also those loaded eagerly): `gancomp prune`/`export` use them
+        self.source_files = {k: v for k, v in source_files.items() if v is not None}
         self.kd_mask = kd_mask
         self.student_init = student_init
-        if student_init == "random_synthesis":
-            self.generator = reinitialise_synthesis(self.generator, self.teacher, mapping_prefixes, init_seed)
-            if self.generator_ema is not None:
-                self.generator_ema.load_state_dict(self.generator.state_dict())
+        self.mapping_prefixes = tuple(mapping_prefixes)
+        self.init_seed = init_seed
+        # The pruning recipe of the method (`gancomp prune` reads it): CAGAN = content-aware
+        # scores + uniform removal ratio 0.7.
+        self.scorer = scorer if scorer is not None else ContentAwareScorer()
+        self.policy = policy if policy is not None else UniformPolicy(0.7)
+        self.rescale_equalized = rescale_equalized
+        self._weights_ready = False
+        if not self.weight_files:
+            self.prepare_student()
+
+    def prepare_student(self) -> None:
+        """Apply ``student_init`` once the student holds its (pruned-teacher) weights."""
+        if self._weights_ready:
+            return
+        self._weights_ready = True
+        if self.student_init == "random_synthesis":
+            fresh = reinitialise_synthesis(
+                self.generator, self.teacher, self.mapping_prefixes, self.init_seed
+            )
+            self.generator.load_state_dict(fresh.state_dict())
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(self.generator.state_dict())
+
+    def load_weight_files(self) -> None:
+        """Load the weights of networks configured as architecture + path (strict, one line)."""
+        from lightning_gancomp.checkpoints import load_discriminator, load_generator
+
+        loaders = {"teacher": load_generator, "student": load_generator, "discriminator": load_discriminator}
+        targets = {"teacher": self.teacher, "student": self.generator, "discriminator": self.discriminator}
+        for name, path in self.weight_files.items():
+            loaded = loaders[name](os.path.expanduser(path))
+            target = targets[name]
+            if type(loaded) is not type(target) or loaded.config != target.config:
+                differing = sorted(k for k in target.config if loaded.config.get(k) != target.config[k])
+                raise CheckpointMismatchError(
+                    f"{path}: holds a {type(loaded).__name__} that differs from the configured {name} "
+                    f"({type(target).__name__}) in {differing or 'class'}; e.g. "
+                    + "; ".join(
+                        f"{k}: file {loaded.config.get(k)} vs config {target.config.get(k)}"
+                        for k in differing[:2]
+                    )
+                )
+            load_state_dict_strict(target, loaded.state_dict(), path)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if self.weight_files and not self._weights_ready:
+            self.load_weight_files()
+            self.prepare_student()
 
     def content_mask(self, ctx: LossContext, batch: Mapping[str, Tensor]) -> Tensor:
         """Content-aware KD mask: the parser's content region of the *teacher* image (official

@@ -46,7 +46,8 @@ from lightning_gancomp.methods.base import (
 )
 from lightning_gancomp.methods.cagan import CAGANModule, StudentInit
 from lightning_gancomp.nets.base import GanNet
-from lightning_gancomp.pruning.importance import ContentMask
+from lightning_gancomp.pruning.importance import ChannelScorer, ContentMask, DiversityAwareScorer
+from lightning_gancomp.pruning.plan import PruningPolicy
 
 OffsetMode = Literal["main", "random"]
 MainDirection = Literal["split", "global"]
@@ -116,6 +117,7 @@ class DCPModule(CAGANModule):
         directions_per_layer: eigenvectors kept per block (5).
         offset_weight: std of the offset length (5).
         single_view: compare original samples with themselves (StyleKD ``--single_view``).
+        scorer: pruning scorer used by ``gancomp prune`` (default: DCP's diversity-aware S^σ).
     """
 
     def __init__(
@@ -155,6 +157,9 @@ class DCPModule(CAGANModule):
         directions_per_layer: int = 5,
         offset_weight: float = 5.0,
         single_view: bool = False,
+        scorer: ChannelScorer | None = None,
+        policy: PruningPolicy | None = None,
+        rescale_equalized: bool = True,
     ) -> None:
         super().__init__(
             teacher=teacher,
@@ -184,6 +189,10 @@ class DCPModule(CAGANModule):
             student_init=student_init,
             mapping_prefixes=mapping_prefixes,
             init_seed=init_seed,
+            # DCP's pruning recipe: diversity-aware S^sigma scores, uniform removal ratio 0.7
+            scorer=scorer if scorer is not None else DiversityAwareScorer(),
+            policy=policy,
+            rescale_equalized=rescale_equalized,
         )
         if relation_kind not in ("kl", "mse") or offset_mode not in ("main", "random"):
             raise ValueError(f"relation_kind {relation_kind!r} / offset_mode {offset_mode!r} not supported")

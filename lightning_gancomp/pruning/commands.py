@@ -239,3 +239,72 @@ def export(
     if torchscript is not None:
         log(f"TorchScript {torchscript}: max |diff| {max_script:.3g}")
     return ExportResult(net, output, torchscript, max_plain, max_script)
+
+
+# -- CLI entry points: the configured method supplies files and the pruning recipe --------------
+def _method_file(model: Any, name: str) -> str | None:
+    return getattr(model, "source_files", {}).get(name)
+
+
+def prune_method(
+    model: Any,
+    output: str | None = None,
+    plan_path: str | None = None,
+    teacher_path: str | None = None,
+    plan: str | None = None,
+    log: Callable[[str], None] = print,
+) -> PruneResult:
+    """``gancomp prune -c <method config>``: the method's teacher file, scorer and policy.
+
+    ``output`` defaults to the config's ``student_path`` (so ``gancomp fit`` with the same config
+    trains what was just pruned); the configured student architecture, when given, must match
+    the pruned widths (else one line naming both).
+    """
+    teacher_path = teacher_path or _method_file(model, "teacher")
+    output = output or _method_file(model, "student")
+    if teacher_path is None:
+        raise ValueError(
+            "gancomp prune needs a teacher checkpoint: set model.init_args.teacher_path or --teacher_path"
+        )
+    if output is None:
+        raise ValueError("gancomp prune needs an output: set model.init_args.student_path or --output")
+    result = prune(
+        teacher_path,
+        output,
+        scorer=getattr(model, "scorer", None),
+        policy=getattr(model, "policy", None),
+        plan_path=plan_path,
+        plan=plan,
+        rescale_equalized=getattr(model, "rescale_equalized", True),
+        log=log,
+    )
+    configured = getattr(model, "generator", None)
+    if isinstance(configured, GanNet) and "student" in getattr(model, "weight_files", {}):
+        if configured.config != result.student.config:
+            differing = sorted(
+                k for k in configured.config if configured.config[k] != result.student.config.get(k)
+            )
+            log(
+                "warning: the configured student differs from the pruned one in "
+                + ", ".join(
+                    f"{k} (config {configured.config[k]}, pruned {result.student.config.get(k)})"
+                    for k in differing
+                )
+                + f"; update model.init_args.student before `gancomp fit` reads {output}"
+            )
+    return result
+
+
+def export_method(
+    model: Any,
+    checkpoint: str | None = None,
+    output: str = "generator.pt",
+    key: str | None = None,
+    torchscript: str | None = None,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file."""
+    checkpoint = checkpoint or _method_file(model, "student")
+    if checkpoint is None:
+        raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
+    return export(checkpoint, output, key=key, torchscript=torchscript, log=log)
