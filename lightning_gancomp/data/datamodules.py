@@ -325,13 +325,13 @@ class ConditionalDataModule(GanDataModule):
         )
         check_format(format, get_args(ConditionalFormat))
         self.format = format
-        self.num_classes = num_classes
+        # embedded data knows its class count up front (models are often built before setup)
+        self.num_classes = (num_classes or 10) if self.is_embedded else num_classes
         self.augment = augment
 
     def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         if self.is_embedded:
             classes = self.num_classes or 10
-            self.num_classes = classes
             return self._embedded_splits(lambda n, seed: EmbeddedClasses(n, self.resolution, classes, seed))
         fmt = self.format or detect_format(self.path, conditional=True)
         if fmt == "biggan_hdf5":

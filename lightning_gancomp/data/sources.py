@@ -275,7 +275,8 @@ class NVLabsDataset(EncodedImageDataset):
 
     def _open_member(self, name: str) -> BinaryIO:
         if self.is_zip:
-            return io.BytesIO(self._archive().read(name))
+            # a lazy member stream: a header check reads only the first bytes, not the whole image
+            return self._archive().open(name)
         return open(os.path.join(self.path, name), "rb")
 
     def __getstate__(self) -> dict[str, Any]:
