@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,11 @@ def torchprofile_macs(module: nn.Module, *example_inputs: Any) -> int:
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torchprofile warns once per op kind it does not count (add, pad, ...) and the JIT
+            # tracer about Python-side shape logic; neither changes the count.
+            warnings.filterwarnings("ignore", message="No handlers found")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             return int(profile_macs(module, args=tuple(example_inputs)))
     finally:
         module.train(was_training)
