@@ -11,7 +11,7 @@ pool3) for FID/KID/precision-recall, and its logits for IS.
 
 Weights: ``lightning_gancomp/assets/embedded_features.pt`` (produced by
 :func:`train_embedded_feature_net` with the defaults below, see :func:`main`). If the asset is
-missing it is trained on first use (about a minute on CPU) and cached in
+missing it is trained on first use (a few minutes on a laptop CPU) and cached in
 ``~/.cache/lightning_gancomp/``.
 """
 
@@ -121,10 +121,10 @@ def _embedded_batches(
 
 
 def train_embedded_feature_net(
-    num_train: int = 4000,
+    num_train: int = 2000,
     resolution: int = 32,
     num_classes: int = 10,
-    epochs: int = 6,
+    epochs: int = 3,
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -42,7 +43,9 @@ def make_lpips(net: Literal["vgg", "alex"] = "vgg", pretrained_backbone: bool = 
     if net not in ("vgg", "alex"):
         raise ValueError(f"net={net!r}: expected 'vgg' or 'alex'")
     try:
-        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not pretrained_backbone, verbose=False)
+        with warnings.catch_warnings():  # lpips still passes torchvision's deprecated `pretrained=`
+            warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+            model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not pretrained_backbone, verbose=False)
     except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
         url, file_name = _torchvision_backbone_file(net)
         raise FeatureExtractorUnavailableError(
