@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from data_files import (
     encode,
@@ -166,12 +167,22 @@ def test_lsun_lmdb_counts_entries_and_decodes_jpeg_and_webp(tmp_path):
     assert not any(p.name.startswith("_cache") for p in path.iterdir())  # nothing written beside data
 
 
-def test_lmdb_datasets_work_in_a_worker_process(tmp_path):
-    path = write_rosinality_lmdb(tmp_path / "db", [solid((i * 40, 0, 0), 8) for i in range(4)], sizes=(8,))
+@pytest.mark.parametrize("layout", ["lmdb", "zip", "hdf5"])
+def test_lazy_handles_work_in_a_worker_process(tmp_path, layout):
+    """LMDB environments, zip archives and HDF5 files are reopened in the forked worker."""
+    images = [solid((i * 40, 0, 0), 8) for i in range(4)]
+    if layout == "lmdb":
+        path = write_rosinality_lmdb(tmp_path / "db", images, sizes=(8,))
+    elif layout == "zip":
+        path = write_nvlabs_zip(tmp_path / "ds.zip", {f"{i}.png": img for i, img in enumerate(images)}, None)
+    else:
+        chw = np.stack([np.asarray(img).transpose(2, 0, 1) for img in images])
+        path = write_biggan_hdf5(tmp_path / "ds.hdf5", chw, np.zeros(4, np.int64))
     dm = UnconditionalDataModule(
         str(path), resolution=8, batch_size=2, num_workers=1, val_size=2, hflip=False
     )
     dm.setup("fit")
+    dm.train_set[0]  # open the handle in the parent first, as num_workers=0 evaluation would
     loader = dm.train_dataloader()
     assert loader.persistent_workers and loader.drop_last and loader.num_workers == 1
     reds = sorted(
