@@ -19,9 +19,9 @@ background (0) and cloth (16). lychenyoko/content-aware-gan-compression
 * ``"pruning"`` (``Get_Content_Aware_Pruning_Score`` -> ``Extract_Face_Mask``): the image is
   turned into a uint8 PIL image (``Convert_Tensor_To_Image``), resized to 512x512 with PIL
   bilinear, ``ToTensor`` + ``Normalize(ImageNet mean/std)``, argmax of the main head; the boolean
-  mask is resized back with PIL (mode "1" -> nearest). We reproduce this on tensors, bit-exactly:
-  uint8 rounding, PIL's separable antialiased bilinear with uint8 rounding after each pass, and
-  ``nearest-exact`` (PIL's pixel-centre nearest) for the mask.
+  mask is resized back with PIL (mode "1" -> nearest). We reproduce this on tensors: uint8
+  rounding, Pillow's fixed-point separable bilinear (bit-identical), and ``nearest-exact``
+  (PIL's pixel-centre nearest; identical for the integer ratios 512 <-> 128/256/1024).
 * ``"distillation"`` (``Batch_Img_Parsing`` + ``Get_Masked_Tensor``, used by content-aware KD in
   ``train.py``): float image, ``F.interpolate(bilinear, align_corners=False)`` to 512, same
   normalisation; the mask is resized with bilinear and thresholded at 0.5. (The reference's
@@ -30,6 +30,8 @@ background (0) and cloth (16). lychenyoko/content-aware-gan-compression
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -266,27 +268,65 @@ def resolve_face_parser_weights(weights_path: str | None = None) -> str:
 def load_bisenet(path: str) -> BiSeNet:
     """A BiSeNet with the weights of a ``79999_iter.pth``-layout state dict (weights_only load)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, Mapping) and state and all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}  # saved from DataParallel/DDP
     if not isinstance(state, Mapping) or "conv_out.conv_out.weight" not in state:
         raise CheckpointMismatchError(f"{path}: not a BiSeNet state dict (no key conv_out.conv_out.weight)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}  # saved from DataParallel/DDP
     net = BiSeNet(num_classes=int(state["conv_out.conv_out.weight"].shape[0]))
     load_state_dict_strict(net, state, path)
     return net.eval()
 
 
 # -- content mask -------------------------------------------------------------------------------
-def _pil_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """PIL's ``Image.resize(size, BILINEAR)`` of uint8 images given as 0..255-valued floats.
+#: Pillow's fixed-point precision for 8-bit resampling (``libImaging/Resample.c``).
+_PIL_PRECISION_BITS = 32 - 8 - 2
 
-    PIL resamples separably, width first, with an antialiased triangle filter and rounds to uint8
-    after each pass; reproducing the intermediate rounding makes the result bit-identical (checked
-    against Pillow for up- and downscaling to 512).
+
+@functools.lru_cache(maxsize=32)
+def _pil_bilinear_weights(in_size: int, out_size: int) -> torch.Tensor:
+    """Pillow's integer bilinear coefficients as a dense float64 ``[out_size, in_size]`` matrix.
+
+    Same arithmetic as ``precompute_coeffs`` + ``normalize_coeffs_8bpc``: triangle filter whose
+    support grows with the downscaling factor (antialiasing), pixel-centre alignment, weights
+    normalised per output pixel then rounded to ``2**22`` fixed point.
     """
-    x = F.interpolate(x, (x.shape[2], size[1]), mode="bilinear", align_corners=False, antialias=True)
-    x = torch.floor(x + 0.5).clamp(0, 255)
-    x = F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=True)
-    return torch.floor(x + 0.5).clamp(0, 255)
+    scale = in_size / out_size
+    filter_scale = max(scale, 1.0)
+    support = 1.0 * filter_scale
+    weights = torch.zeros(out_size, in_size, dtype=torch.float64)
+    for out_index in range(out_size):
+        center = (out_index + 0.5) * scale
+        first = max(int(center - support + 0.5), 0)
+        last = min(int(center + support + 0.5), in_size)
+        taps = [max(0.0, 1.0 - abs((x - center + 0.5) / filter_scale)) for x in range(first, last)]
+        total = sum(taps)
+        for offset, tap in enumerate(taps):
+            weight = tap / total if total != 0.0 else tap
+            weights[out_index, first + offset] = math.floor(0.5 + weight * (1 << _PIL_PRECISION_BITS))
+    return weights
+
+
+def _pil_fixed_point_pass(x: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """One separable pass along ``dim`` (2: rows, 3: columns) with Pillow's rounding and clipping."""
+    x = x.movedim(dim, -1).to(torch.float64)
+    # exact: 0..255 integers times integer weights stay far below 2**53
+    acc = x @ weights.to(x.device).T + (1 << (_PIL_PRECISION_BITS - 1))
+    out = torch.floor(acc / (1 << _PIL_PRECISION_BITS)).clamp(0, 255)
+    return out.movedim(-1, dim)
+
+
+def _pil_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pillow's ``Image.resize(size, BILINEAR)`` of uint8 images given as 0..255-valued floats.
+
+    Pillow resamples separably, width first, in fixed point, and rounds to uint8 after each
+    pass; a pass whose size does not change is skipped. Bit-identical to Pillow.
+    """
+    dtype = x.dtype
+    if x.shape[3] != size[1]:
+        x = _pil_fixed_point_pass(x, _pil_bilinear_weights(x.shape[3], size[1]), 3)
+    if x.shape[2] != size[0]:
+        x = _pil_fixed_point_pass(x, _pil_bilinear_weights(x.shape[2], size[0]), 2)
+    return x.to(dtype)
 
 
 class FaceParser(nn.Module):
