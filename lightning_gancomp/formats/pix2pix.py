@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 
@@ -195,8 +195,8 @@ def _apply_overrides(
     net_class: type[GanNet], config: dict[str, Any], overrides: dict[str, Any]
 ) -> dict[str, Any]:
     flavor = overrides.pop("flavor", "junyanz")
-    if flavor not in ("junyanz", "gan_compression"):
-        raise CheckpointError(f"flavor must be 'junyanz' or 'gan_compression', got {flavor!r}")
+    if flavor not in get_args(Flavor):
+        raise CheckpointError(f"flavor must be one of {list(get_args(Flavor))}, got {flavor!r}")
     if flavor == "gan_compression":
         if net_class is not ResnetGenerator:
             raise CheckpointError("flavor='gan_compression' applies to ResnetGenerator checkpoints only")
@@ -281,6 +281,10 @@ def config_summary(config: Mapping[str, Any]) -> str:
     return f"({shown})"
 
 
+def _extra(dropped_stats: bool) -> dict[str, Any]:
+    return {"official_layout": "junyanz", "dropped_instance_norm_stats": dropped_stats}
+
+
 def _check_role(role: Role, net_class: type[GanNet], what: str) -> None:
     if net_class.role != role:
         raise CheckpointError(f"this file holds a {net_class.role} ({what}), not a {role}")
@@ -320,8 +324,7 @@ def _convert_resnet(obj: Any, role: Role, overrides: dict[str, Any]) -> Converte
     ours = dict(pairs)
     norm_modules = [official for mine, official in pairs if ".norm" in mine]
     norm = _infer_norm(_modules(state), ours["stem.norm"], ours["stem.conv"])
-    if norm == "instance":
-        _drop_stale_instance_norm_stats(state, norm_modules)
+    dropped = norm == "instance" and _drop_stale_instance_norm_stats(state, norm_modules)
 
     def width(module: str, dim: int = 0) -> int:
         return int(_weight(state, ours[module], source).shape[dim])
@@ -347,7 +350,7 @@ def _convert_resnet(obj: Any, role: Role, overrides: dict[str, Any]) -> Converte
         config["up_channels"] = up
     config = _apply_overrides(ResnetGenerator, config, overrides)
     converted = _translate(state, pairs, ResnetGenerator, config, source)
-    return Converted("ResnetGenerator", config, converted, source, {"official_layout": "junyanz"})
+    return Converted("ResnetGenerator", config, converted, source, _extra(dropped))
 
 
 # -- UnetGenerator ------------------------------------------------------------------------------
@@ -371,8 +374,9 @@ def _convert_unet(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
     pairs = unet_module_map(num_downs)
     ours = dict(pairs)
     norm = _infer_norm(_modules(state), ours["downs.1.norm"], ours["downs.0.conv"])
-    if norm == "instance":
-        _drop_stale_instance_norm_stats(state, [official for mine, official in pairs if ".norm" in mine])
+    dropped = norm == "instance" and _drop_stale_instance_norm_stats(
+        state, [official for mine, official in pairs if ".norm" in mine]
+    )
     down = [int(_weight(state, ours[f"downs.{k}.conv"], source).shape[0]) for k in range(num_downs)]
     up = [int(_weight(state, ours[f"ups.{k}.conv"], source).shape[1]) for k in range(1, num_downs)]
     ngf = down[0]
@@ -392,7 +396,7 @@ def _convert_unet(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
         config["up_channels"] = up
     config = _apply_overrides(UnetGenerator, config, overrides)
     converted = _translate(state, pairs, UnetGenerator, config, source)
-    return Converted("UnetGenerator", config, converted, source, {"official_layout": "junyanz"})
+    return Converted("UnetGenerator", config, converted, source, _extra(dropped))
 
 
 # -- NLayerDiscriminator ------------------------------------------------------------------------
@@ -424,8 +428,9 @@ def _convert_patchgan(obj: Any, role: Role, overrides: dict[str, Any]) -> Conver
     pairs = patchgan_module_map(n_layers)
     ours = dict(pairs)
     norm = _infer_norm(_modules(state), ours["layers.1.norm"], ours["layers.1.conv"])
-    if norm == "instance":
-        _drop_stale_instance_norm_stats(state, [official for mine, official in pairs if ".norm" in mine])
+    dropped = norm == "instance" and _drop_stale_instance_norm_stats(
+        state, [official for mine, official in pairs if ".norm" in mine]
+    )
     channels = [int(_weight(state, ours[f"layers.{i}.conv"], source).shape[0]) for i in range(n_layers + 1)]
     ndf = channels[0]
     config: dict[str, Any] = {
@@ -438,7 +443,7 @@ def _convert_patchgan(obj: Any, role: Role, overrides: dict[str, Any]) -> Conver
         config["channels"] = channels
     config = _apply_overrides(NLayerDiscriminator, config, overrides)
     converted = _translate(state, pairs, NLayerDiscriminator, config, source)
-    return Converted("NLayerDiscriminator", config, converted, source, {"official_layout": "junyanz"})
+    return Converted("NLayerDiscriminator", config, converted, source, _extra(dropped))
 
 
 register_format(CheckpointFormat("pix2pix-resnet-generator", _is_resnet_generator, _convert_resnet))

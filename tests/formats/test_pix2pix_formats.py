@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from lightning_gancomp.checkpoints import (
     CheckpointError,
+    convert_checkpoint,
     detect_format,
     load_discriminator,
     load_generator,
@@ -237,6 +238,8 @@ def test_pre_0_4_instance_norm_stats_are_dropped(tmp_path):
         old[f"{slot}.running_mean"] = torch.randn(channels)
         old[f"{slot}.running_var"] = torch.rand(channels) + 1
         old[f"{slot}.num_batches_tracked"] = torch.tensor(100)
+    assert convert_checkpoint(old).extra["dropped_instance_norm_stats"]
+    assert not convert_checkpoint(state).extra["dropped_instance_norm_stats"]
     g_old, g_new = load_generator(save(old, tmp_path, "old.pth")), load_generator(save(state, tmp_path))
     assert g_old.config == g_new.config and g_old.config["norm"] == "instance"
     x = torch.randn(1, 3, 16, 16)
