@@ -76,6 +76,7 @@ from lightning_gancomp.losses import (
     PathLengthPenalty,
     R1Penalty,
 )
+from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, describe_mismatch, net_payload
 
 #: CAGAN / rosinality G-EMA decay: half-life of 10k images at 32 images per step.
@@ -178,9 +179,10 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 class _OutsideModuleTree:
-    """Holds a module without registering it: no state dict, no optimizer, no DDP."""
+    """Holds an object (metrics with their feature network) without registering it as a
+    submodule: no state dict, no optimizer, no DDP."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: Any) -> None:
         self.module = module
 
 
@@ -253,7 +255,7 @@ class AdversarialModule(pl.LightningModule):
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
-        metrics: nn.Module | None = None,
+        metrics: GenerativeMetrics | None = None,
         eval_max_images: int | None = None,
         grid_size: int = 16,
         step_seed: int | None = 0,
@@ -309,7 +311,7 @@ class AdversarialModule(pl.LightningModule):
         return generator_task(self.generator)
 
     @property
-    def metrics(self) -> nn.Module | None:
+    def metrics(self) -> GenerativeMetrics | None:
         return self._metrics.module if self._metrics is not None else None
 
     def frozen_modules(self) -> list[nn.Module]:
@@ -568,9 +570,17 @@ class AdversarialModule(pl.LightningModule):
         for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
             ema_b.copy_(b)
 
+    # The data order of an epoch comes from the global RNG when its DataLoader iterator is
+    # created: for epoch 0 and right after a resume that happens after ``on_fit_start`` / the
+    # sanity check, for later epochs after ``on_train_epoch_start``. Reseeding at all three
+    # makes the order a function of the epoch alone, so a resumed run sees the same batches.
+    def on_fit_start(self) -> None:
+        self.reseed(-1, self.current_epoch)
+
+    def on_sanity_check_end(self) -> None:
+        self.reseed(-1, self.current_epoch)
+
     def on_train_epoch_start(self) -> None:
-        # Reseed at epoch start too: RNG use between epochs (validation, logging) must not change
-        # what the next batches draw.
         self.reseed(-1, self.current_epoch)
 
     # -- sampling ------------------------------------------------------------------------------
@@ -629,6 +639,8 @@ class AdversarialModule(pl.LightningModule):
         self._start_evaluation()
 
     def _start_evaluation(self) -> None:
+        # Same latents at every evaluation, and no effect on what training draws next.
+        self.reseed(-2, self.batches_done)
         self._eval_images_seen = 0
         if self.metrics is not None:
             self.metrics.to(self.device)
@@ -646,14 +658,40 @@ class AdversarialModule(pl.LightningModule):
             return
         if self.eval_max_images is not None and self._eval_images_seen >= self.eval_max_images:
             return
+        self._eval_images_seen += self.feed_metrics(batch)
+
+    @torch.no_grad()
+    def feed_metrics(self, batch: Mapping[str, Tensor]) -> int:
+        """Real images of ``batch`` and class-/input-matched generated images (G-EMA) into the
+        metrics; returns the number of real images."""
+        assert self.metrics is not None
         real_img = batch["real_img"]
         inputs = self.sample_inputs(real_img.shape[0], batch)
         if self.task == "conditional" and "label" in batch:
             inputs.label = batch["label"]  # class-matched fakes
         fake_img = self.generate(inputs, "ema").clamp(-1, 1)
-        self.metrics.update(real_img, real=True)
+        if getattr(self.metrics, "needs_real_images", True):  # real statistics may be cached
+            self.metrics.update(real_img, real=True)
         self.metrics.update(fake_img, real=False)
-        self._eval_images_seen += real_img.shape[0]
+        return int(real_img.shape[0])
+
+    @torch.no_grad()
+    def evaluate_loader(self, loader: Any, max_images: int | None = None) -> dict[str, float]:
+        """Metrics over a dataloader's real images (at most ``max_images``) outside the
+        validation loop (``callbacks.PeriodicEvaluation``, scripts)."""
+        if self.metrics is None:
+            return {}
+        self.metrics.to(self.device)
+        self.metrics.reset()
+        seen = 0
+        for batch in loader:
+            batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+            seen += self.feed_metrics(batch)
+            if max_images is not None and seen >= max_images:
+                break
+        results = {k: float(v) for k, v in self.metrics.compute().items()}
+        self.metrics.reset()
+        return results
 
     def on_validation_epoch_end(self) -> None:
         self._finish_evaluation("val")
@@ -787,7 +825,7 @@ class CompressionModule(AdversarialModule):
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
-        metrics: nn.Module | None = None,
+        metrics: GenerativeMetrics | None = None,
         eval_max_images: int | None = None,
         grid_size: int = 16,
         step_seed: int | None = 0,
@@ -849,6 +887,16 @@ class CompressionModule(AdversarialModule):
 
     def profile_networks(self) -> dict[str, nn.Module]:
         return {"teacher": self.teacher, "student": self.eval_generator()}
+
+    def grid_images(self) -> tuple[Tensor, int]:
+        """Teacher row(s) above student row(s) for the same inputs (image-to-image: input,
+        teacher, student per row)."""
+        inputs = _to_device(self._grid_inputs or self.fixed_grid_inputs(), self.device)
+        teacher = self.generate(inputs, "teacher").clamp(-1, 1)
+        student = self.generate(inputs, "ema").clamp(-1, 1)
+        if inputs.input_img is not None and inputs.input_img.shape[1] == student.shape[1]:
+            return torch.stack([inputs.input_img, teacher, student], dim=1).flatten(0, 1), 3
+        return torch.cat([teacher, student]), teacher.shape[0]
 
     # -- feature distillation setup ----------------------------------------------------------------
     @torch.no_grad()

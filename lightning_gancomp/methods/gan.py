@@ -15,10 +15,10 @@ class only fixes the recipe defaults so ``configs/teacher/*.yaml`` stay short.
 from __future__ import annotations
 
 from pytorch_lightning.cli import OptimizerCallable
-from torch import nn
 
 from lightning_gancomp.losses import AdversarialLoss, LossTerm, PathLengthPenalty, R1Penalty
 from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, AdversarialModule, is_style_based
+from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import GanNet
 
 
@@ -52,7 +52,7 @@ class GanModule(AdversarialModule):
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
-        metrics: nn.Module | None = None,
+        metrics: GenerativeMetrics | None = None,
         eval_max_images: int | None = None,
         grid_size: int = 16,
         step_seed: int | None = 0,

@@ -1,0 +1,14 @@
+"""Callbacks: batch-based checkpoints, atomic checkpoint files, sample grids, periodic metrics."""
+
+from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO, GanCheckpoint
+from lightning_gancomp.callbacks.evaluation import PeriodicEvaluation
+from lightning_gancomp.callbacks.samples import SampleGrid, grid_tensor, save_grid_atomic
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "GanCheckpoint",
+    "PeriodicEvaluation",
+    "SampleGrid",
+    "grid_tensor",
+    "save_grid_atomic",
+]

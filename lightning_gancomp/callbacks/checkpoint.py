@@ -1,0 +1,66 @@
+"""Checkpointing for manual-optimisation GAN training.
+
+Lightning's ``global_step`` counts optimizer steps; a GAN batch takes 2–4 of them (D main, D reg,
+G main, G reg), so ``ModelCheckpoint(every_n_train_steps=n)`` tests ``global_step % n`` on
+irregular increments and skips saves. :class:`GanCheckpoint` counts *batches* instead
+(``pl_module.batches_done``) and otherwise is a normal ``ModelCheckpoint`` (``save_last``,
+``every_n_epochs``, ``monitor`` …).
+
+:class:`AtomicCheckpointIO` writes every checkpoint to a temporary file in the same directory and
+renames it into place, so a run killed while saving never leaves a half-written ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+
+class GanCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that triggers every ``every_n_batches`` training batches.
+
+    Args:
+        every_n_batches: save after every this many batches (0/None: only the parent's triggers,
+            e.g. ``every_n_epochs``). Other arguments are ``ModelCheckpoint``'s.
+    """
+
+    def __init__(self, *args: Any, every_n_batches: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if every_n_batches is not None and every_n_batches < 0:
+            raise ValueError(f"every_n_batches must be >= 0, got {every_n_batches}")
+        self.every_n_batches = every_n_batches or 0
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.every_n_batches < 1:
+            return
+        done = int(getattr(pl_module, "batches_done", trainer.global_step))
+        if done == 0 or done % self.every_n_batches or self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to ``<path>.tmp-<pid>`` then ``os.replace`` (local paths); remote paths as usual."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = os.fspath(path)
+        if "://" in path:
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)

@@ -1,0 +1,240 @@
+"""The ``gancomp`` command: LightningCLI with a Trainer subclass that adds custom subcommands.
+
+``gancomp fit|validate|test|predict -c configs/...yaml`` are Lightning's; ``gancomp profile``
+reports parameters, MACs in both conventions (torchprofile, and CAGAN's StyleGAN2 count) and
+latency, for the teacher and the student when the model has both.
+
+Custom subcommands are the documented LightningCLI mechanism: a method on the Trainer subclass
+(``GancompTrainer``) plus an entry in ``GancompCLI.subcommands()`` naming the arguments the CLI
+fills itself (``model``, ``datamodule``); every other parameter of the method becomes a
+command-line option. **To add a command** (``prune``, ``export``): write the method on
+:class:`GancompTrainer` and add its name to :data:`EXTRA_SUBCOMMANDS`.
+
+Why these settings (REFERENCE §3): ``auto_configure_optimizers=False`` because methods take their
+optimizers as ``OptimizerCallable`` constructor arguments (one per network);
+``save_config_kwargs={"overwrite": True}`` so a second run (or a second W&B sweep trial) in the
+same directory does not abort on the existing ``config.yaml``; checkpoints are written atomically.
+
+Bad input ends with one line on stderr, ``gancomp: error: ...``, naming the key, file or value,
+and exit status 2 (parse errors) or 1 (runtime errors); ``GANCOMP_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Any, NoReturn
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
+
+#: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
+EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
+    "profile": {"model", "datamodule"},
+}
+
+
+class GancompTrainer(pl.Trainer):
+    """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops."""
+
+    def profile(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule | None = None,
+        batch_size: int = 1,
+        device: str = "cpu",
+        warmup: int = 3,
+        repeats: int = 10,
+        output: str | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Parameters, MACs (torchprofile and CAGAN conventions) and latency of the generators.
+
+        Args:
+            model: the configured method (its ``profile_networks()``: teacher and student, or
+                the generator).
+            datamodule: unused; accepted because the CLI always passes it.
+            batch_size: latency batch size.
+            device: where latency is measured (``cpu``, ``cuda``, ``cuda:1`` …).
+            warmup: untimed warm-up forwards.
+            repeats: timed forwards (median reported).
+            output: also write the report as JSON to this path.
+        """
+        from lightning_gancomp.metrics import complexity
+
+        networks = model.profile_networks() if hasattr(model, "profile_networks") else {}
+        if not networks:
+            raise ValueError(f"{type(model).__name__} has no generators to profile")
+        report: dict[str, dict[str, Any]] = {}
+        for name, net in networks.items():
+            report[name] = profile_network(net, complexity, batch_size, device, warmup, repeats)
+        if "teacher" in report and "student" in report:
+            report["ratio"] = ratios(report["teacher"], report["student"])
+        print(format_report(report))
+        if output:
+            write_json_atomic(report, output)
+        return report
+
+
+def profile_network(
+    net: torch.nn.Module, complexity: Any, batch_size: int, device: str, warmup: int, repeats: int
+) -> dict[str, Any]:
+    net = net.eval()
+    inputs = complexity.example_inputs_for(net, batch_size=1)
+    row: dict[str, Any] = {
+        "class": type(net).__name__,
+        "params": int(complexity.count_parameters(net)),
+        "macs_torchprofile": int(complexity.torchprofile_macs(net, *inputs)),
+    }
+    try:
+        row["macs_cagan"] = int(complexity.cagan_stylegan2_macs(net))
+    except (TypeError, ValueError, AttributeError):
+        row["macs_cagan"] = None  # the CAGAN convention is defined for StyleGAN2 generators only
+    batch_inputs = complexity.example_inputs_for(net, batch_size=batch_size)
+    latency = complexity.measure_latency(
+        net, batch_inputs, device=device, batch_size=batch_size, warmup=warmup, repeats=repeats
+    )
+    row["latency"] = {k: float(v) if isinstance(v, (int, float)) else v for k, v in latency.items()}
+    return row
+
+
+def ratios(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, float | None]:
+    def ratio(key: str) -> float | None:
+        t, s = teacher.get(key), student.get(key)
+        return float(t) / float(s) if t and s else None
+
+    t_ms = teacher["latency"].get("median_ms")
+    s_ms = student["latency"].get("median_ms")
+    return {
+        "params": ratio("params"),
+        "macs_torchprofile": ratio("macs_torchprofile"),
+        "macs_cagan": ratio("macs_cagan"),
+        "speedup": float(t_ms) / float(s_ms) if t_ms and s_ms else None,
+    }
+
+
+def format_report(report: dict[str, dict[str, Any]]) -> str:
+    def num(value: Any) -> str:
+        return f"{value:,}" if isinstance(value, int) else ("n/a" if value is None else f"{value:.3g}")
+
+    lines = [
+        f"{'network':<10} {'params':>14} {'MACs (torchprofile)':>22} {'MACs (CAGAN)':>18} {'latency ms':>11}"
+    ]
+    for name, row in report.items():
+        if name == "ratio":
+            continue
+        lines.append(
+            f"{name:<10} {num(row['params']):>14} {num(row['macs_torchprofile']):>22} "
+            f"{num(row['macs_cagan']):>18} {num(row['latency'].get('median_ms')):>11}"
+        )
+    if "ratio" in report:
+        r = report["ratio"]
+        lines.append(
+            f"{'ratio':<10} {num(r['params']):>14} {num(r['macs_torchprofile']):>22} "
+            f"{num(r['macs_cagan']):>18} {num(r['speedup']):>11}"
+        )
+    return "\n".join(lines)
+
+
+def write_json_atomic(obj: Any, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(obj, handle, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# -- parser: one clear line on bad input ----------------------------------------------------------
+class ConfigError(ValueError):
+    """The command line or a config file is invalid (raised instead of exiting when asked)."""
+
+
+def one_line(message: str) -> str:
+    """Collapse jsonargparse's multi-line validation messages into one line."""
+    text = re.sub(r"\s*\n\s*", " ", str(message).strip())
+    return re.sub(r"\s{2,}", " ", text)
+
+
+class GancompArgumentParser(LightningArgumentParser):
+    """Prints ``gancomp: error: <one line>`` and exits 2 on invalid arguments/configs."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:
+            raise ConfigError(one_line(message)) from ex
+        sys.stderr.write(f"gancomp: error: {one_line(message)}\n")
+        sys.exit(2)
+
+
+class GancompCLI(LightningCLI):
+    """LightningCLI for lightning_gancomp (see the module docstring for the choices)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("trainer_class", GancompTrainer)
+        kwargs.setdefault("parser_class", GancompArgumentParser)
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        # Atomic checkpoint files unless the config chose its own plugins.
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if not trainer_config.get("plugins"):
+            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        return super().instantiate_trainer(**kwargs)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input (reported as one line), not a bug (traceback)."""
+    from lightning_gancomp.checkpoints import CheckpointError
+    from lightning_gancomp.data import DatasetError
+    from lightning_gancomp.losses import MissingLossInputError
+    from lightning_gancomp.methods import NonFiniteLossError
+    from lightning_gancomp.metrics import FeatureExtractorUnavailableError
+    from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
+
+    return (
+        ConfigError,
+        CheckpointError,
+        CheckpointMismatchError,
+        ChannelGroupError,
+        DatasetError,
+        MissingLossInputError,
+        NonFiniteLossError,
+        FeatureExtractorUnavailableError,
+        FileNotFoundError,
+    )
+
+
+def run_cli(args: list[str] | None = None, **kwargs: Any) -> GancompCLI:
+    """Build and run the CLI (tests call this with ``args``)."""
+    return GancompCLI(args=args, **kwargs)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point ``gancomp``."""
+    errors = user_errors()
+    try:
+        run_cli(args)
+    except errors as exc:
+        if os.environ.get("GANCOMP_DEBUG"):
+            raise
+        sys.stderr.write(f"gancomp: error: {one_line(str(exc))}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
