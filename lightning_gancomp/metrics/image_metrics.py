@@ -3,7 +3,8 @@
 ``GenerativeMetrics`` is deliberately a plain object, not an ``nn.Module``: assigned as an
 attribute of a LightningModule it is not registered as a submodule, so Inception (~100 MB) never
 lands in a Lightning checkpoint and is never touched by DDP or ``.train()``. Move it with
-``.to(device)``.
+``.to(device)``. Statistics are per process (no cross-rank sync): under DDP, evaluate on rank 0
+or gather the images first.
 
 How the metrics are computed (all in the extractor's feature space):
 
@@ -33,14 +34,18 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
 from torch import nn
 
 from lightning_gancomp.metrics.features import InceptionFeatureExtractor, images_to_uint8
-from lightning_gancomp.metrics.precision_recall import knn_precision_recall
+from lightning_gancomp.metrics.precision_recall import (
+    DCP_TRUNCATION_PSIS,
+    knn_precision_recall,
+    precision_recall_over_truncation,
+)
 
 MetricName = Literal["fid", "kid", "is", "precision_recall"]
 _ALL_METRICS: tuple[str, ...] = ("fid", "kid", "is", "precision_recall")
@@ -149,12 +154,21 @@ class GenerativeMetrics:
         num_features = int(self.extractor.num_features)
         with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
             warnings.simplefilter("ignore", UserWarning)
-            self.fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features))
+            # sync_on_compute=False: every statistic here is per process (our own feature lists and a
+            # cached real state cannot be summed across ranks); evaluate on one rank or gather images.
+            self.fid = FrechetInceptionDistance(
+                feature=_PassThroughFeatures(num_features), sync_on_compute=False
+            )
             self.kid = KernelInceptionDistance(
-                feature=_PassThroughFeatures(num_features), subsets=kid_subsets, subset_size=kid_subset_size
+                feature=_PassThroughFeatures(num_features),
+                subsets=kid_subsets,
+                subset_size=kid_subset_size,
+                sync_on_compute=False,
             )
             self.inception_score = InceptionScore(
-                feature=_PassThroughFeatures(int(self.extractor.num_logits)), splits=is_splits
+                feature=_PassThroughFeatures(int(self.extractor.num_logits)),
+                splits=is_splits,
+                sync_on_compute=False,
             )
         # Features kept for KID and precision/recall (FID streams sums and needs none).
         self._keep_features = "kid" in self.metrics or "precision_recall" in self.metrics
@@ -215,6 +229,24 @@ class GenerativeMetrics:
                 "no real features kept: enable 'kid' or 'precision_recall' and add real images"
             )
         return torch.cat(self._real_features)
+
+    def precision_recall_curve(
+        self,
+        generate: Callable[[float, int], torch.Tensor],
+        num_samples: int,
+        batch_size: int = 50,
+        psis: Sequence[float] = DCP_TRUNCATION_PSIS,
+    ) -> list[dict[str, float]]:
+        """DCP's P&R curve over truncation ψ against the real features kept here (precision_recall.py)."""
+        return precision_recall_over_truncation(
+            generate,
+            self.extract_features,
+            self.real_features,
+            num_samples,
+            batch_size,
+            psis,
+            k=self.pr_neighbourhood,
+        )
 
     # ------------------------------------------------------------------ update / compute
     @torch.no_grad()
@@ -320,6 +352,7 @@ class GenerativeMetrics:
         os.close(fd)
         try:
             torch.save(payload, tmp_path)
+            os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; the file is meant to be shared/shipped
             os.replace(tmp_path, path)  # never leave a half-written cache file
         finally:
             if os.path.exists(tmp_path):

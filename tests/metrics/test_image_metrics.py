@@ -144,10 +144,12 @@ def test_inception_score_of_confident_balanced_logits_equals_class_count():
     metrics = GenerativeMetrics(metrics=("is", "fid"), feature_extractor=extractor, is_splits=1)
     results = _feed(metrics, features, features)
     assert results["is"] == pytest.approx(num_classes, rel=1e-4)
-    # a single class everywhere: IS = 1
-    extractor = QueuedFeatures([(features, logits), (features, logits[:, :1].expand(n, num_classes).clone())])
+    # a single class everywhere: IS = 1 (IS alone reads no real images, so only one batch is queued)
+    extractor = QueuedFeatures([(features, logits[:, :1].expand(n, num_classes).clone())])
     one_class = GenerativeMetrics(metrics=("is",), feature_extractor=extractor, is_splits=1)
-    assert _feed(one_class, features, features)["is"] == pytest.approx(1.0, abs=1e-4)
+    one_class.update(_images(n), real=True)
+    assert _feed(one_class, None, features)["is"] == pytest.approx(1.0, abs=1e-4)
+    assert extractor.calls == 1
 
 
 def test_too_few_images_is_one_clear_error():
@@ -284,3 +286,35 @@ def test_inception_weights_path_must_be_plain_state_dict(tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, wrong)
     with pytest.raises(ValueError, match="fc.weight"):
         GenerativeMetrics(feature_extractor="inception", feature_extractor_weights_path=str(wrong))
+
+
+class PixelMeanFeatures(nn.Module):
+    """Deterministic toy extractor: per-channel mean and std of the uint8 image."""
+
+    num_features = 6
+    num_logits = 2
+    tag = "pixel-mean"
+    description = "test features"
+
+    def forward(self, img_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = img_uint8.float() / 255.0
+        features = torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+        return features, torch.zeros(x.shape[0], 2)
+
+
+def test_precision_recall_curve_uses_real_features_and_the_extractor():
+    gen = torch.Generator().manual_seed(6)
+    brightness = torch.rand(80, 3, 1, 1, generator=gen) * 1.6 - 0.8
+    real = (brightness + 0.1 * torch.randn(80, 3, 8, 8, generator=gen)).clamp(-1, 1)
+    metrics = GenerativeMetrics(metrics=("precision_recall",), feature_extractor=PixelMeanFeatures())
+    metrics.update(real, real=True)
+
+    def generate(psi: float, n: int) -> torch.Tensor:
+        # truncation shrinks the brightness spread toward the mean
+        spread = psi * (torch.rand(n, 3, 1, 1, generator=gen) * 1.6 - 0.8)
+        return (spread + 0.1 * torch.randn(n, 3, 8, 8, generator=gen)).clamp(-1, 1)
+
+    curve = metrics.precision_recall_curve(generate, num_samples=80, batch_size=40, psis=(0.3, 1.0))
+    assert [point["psi"] for point in curve] == [0.3, 1.0]
+    assert curve[0]["recall"] < curve[1]["recall"] and curve[1]["recall"] > 0.5
+    assert metrics.real_features.shape == (80, 6)
