@@ -9,8 +9,10 @@ inputs, same noise) with its upsampling modulated convolutions computed two ways
   (NVlabs' generic reference path / the zero-insertion CPU fallback users hit with rosinality's
   ``op`` module).
 
-Both produce the same image (the max abs difference is printed); the script reports milliseconds
-per image for each and the ratio naive / ours. Runs on CPU, and on CUDA when available.
+A third line times the shared-weight form our modules use in training mode (modulate the
+activations, one conv for the batch, demodulate the outputs; NVlabs ``fused_modconv=False``).
+All produce the same image (the max abs differences are printed); the script reports
+milliseconds per image and the ratios. Runs on CPU, and on CUDA when available.
 
     python benchmarks/bench_stylegan2.py --resolution 256 --batch 2 --repeats 3
 """
@@ -69,15 +71,26 @@ def time_step(step: Callable[[], None], device: torch.device, warmup: int, repea
     return statistics.median(times)
 
 
+def set_fused(g: StyleGAN2Generator, fused: bool) -> StyleGAN2Generator:
+    for module in g.modules():
+        if isinstance(module, ModulatedConv2d):
+            module.fused = fused
+    return g
+
+
 def bench(device: torch.device, resolution: int, batch: int, warmup: int, repeats: int) -> None:
     torch.manual_seed(0)
-    ours = StyleGAN2Generator(resolution).to(device)
-    naive = use_naive_upsampling(StyleGAN2Generator(resolution).to(device))
-    naive.load_state_dict(ours.state_dict())
-    z = torch.randn(batch, ours.z_dim, device=device)
-    noise = ours.make_noise(batch, device=device)
+    grouped = set_fused(StyleGAN2Generator(resolution).to(device), True)
+    shared = set_fused(StyleGAN2Generator(resolution).to(device), False)
+    naive = use_naive_upsampling(set_fused(StyleGAN2Generator(resolution).to(device), True))
+    shared.load_state_dict(grouped.state_dict())
+    naive.load_state_dict(grouped.state_dict())
+    z = torch.randn(batch, grouped.z_dim, device=device)
+    noise = grouped.make_noise(batch, device=device)
     with torch.no_grad():
-        diff = (ours(z, noise=noise) - naive(z, noise=noise)).abs().max().item()
+        reference = grouped(z, noise=noise)
+        diff_naive = (naive(z, noise=noise) - reference).abs().max().item()
+        diff_shared = (shared(z, noise=noise) - reference).abs().max().item()
 
     def step(g: StyleGAN2Generator) -> Callable[[], None]:
         def run() -> None:
@@ -86,14 +99,22 @@ def bench(device: torch.device, resolution: int, batch: int, warmup: int, repeat
 
         return run
 
-    t_ours = time_step(step(ours), device, warmup, repeats)
+    t_grouped = time_step(step(grouped), device, warmup, repeats)
     t_naive = time_step(step(naive), device, warmup, repeats)
+    t_shared = time_step(step(shared), device, warmup, repeats)
+    ms = {
+        name: 1000 * t / batch
+        for name, t in (("grouped", t_grouped), ("naive", t_naive), ("shared", t_shared))
+    }
+    header = f"[{device.type}] StyleGAN2-{resolution} G forward+backward, batch {batch}, median of {repeats}"
+    print(f"{header} (ms/img):")
+    print(f"  ours, grouped per-sample weights:      {ms['grouped']:9.1f}")
+    naive_ratio, shared_ratio = t_naive / t_grouped, t_grouped / t_shared
+    print(f"  naive zero-insertion upsampling:       {ms['naive']:9.1f}   naive/ours = {naive_ratio:.2f}x")
     print(
-        f"[{device.type}] StyleGAN2-{resolution} G forward+backward, batch {batch}, median of {repeats}: "
-        f"ours {1000 * t_ours / batch:.1f} ms/img | "
-        f"naive zero-insertion {1000 * t_naive / batch:.1f} ms/img | "
-        f"naive/ours = {t_naive / t_ours:.2f}x | output max abs diff {diff:.2e}"
+        f"  ours, shared weights (training mode):  {ms['shared']:9.1f}   grouped/shared = {shared_ratio:.2f}x"
     )
+    print(f"  output max abs diff vs grouped: naive {diff_naive:.2e}, shared {diff_shared:.2e}")
 
 
 def main() -> None:

@@ -274,6 +274,9 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
         self.demodulate = demodulate
+        #: True: per-sample weights in one grouped conv; False: scale activations, shared conv,
+        #: scale outputs; None: grouped in eval, shared in training (NVlabs ``fused_modconv``).
+        self.fused: bool | None = None
 
     def extra_repr(self) -> str:
         return (
@@ -292,6 +295,30 @@ class ModulatedConv2d(nn.Module):
         return weight
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        fused = self.fused if self.fused is not None else not self.training
+        return self._forward_grouped(x, style) if fused else self._forward_shared(x, style)
+
+    def _forward_shared(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        # Same function, reordered (NVlabs modulated_conv2d with fused_modconv=False): modulation
+        # scales the input channels and demodulation the output channels, so the conv itself uses
+        # one weight for the whole batch (much faster to train than a batch-grouped conv).
+        batch = x.shape[0]
+        s = self.modulation(style)  # [B, in]
+        weight = self.scale * self.weight[0]  # [out, in, k, k]
+        x = x * s.view(batch, -1, 1, 1)
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), padding=0, stride=2))
+        elif self.downsample:
+            out = F.conv2d(self.blur(x), weight, padding=0, stride=2)
+        else:
+            out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:
+            # Σ_{i,k} (s_i w_oik)^2 = Σ_i s_i^2 Σ_k w_oik^2
+            energy = s.pow(2) @ weight.pow(2).sum([2, 3]).t()  # [B, out]
+            out = out * torch.rsqrt(energy + self.eps).view(batch, -1, 1, 1)
+        return out
+
+    def _forward_grouped(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         batch, in_channels, height, width = x.shape
         k = self.kernel_size
         weight = self.modulated_weight(style)

@@ -208,6 +208,21 @@ def test_modulated_conv_equals_per_sample_reference(upsample):
     assert torch.allclose(out, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("upsample,demodulate", [(False, True), (True, True), (False, False)])
+def test_shared_weight_path_equals_grouped_path(upsample, demodulate):
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(
+        4, 3, 3 if demodulate else 1, style_dim=5, upsample=upsample, demodulate=demodulate
+    )
+    x, style = torch.randn(3, 4, 6, 6), torch.randn(3, 5)
+    conv.fused = True
+    grouped = conv(x, style)
+    conv.fused = False
+    assert torch.allclose(conv(x, style), grouped, atol=1e-5)
+    conv.fused = None  # automatic: shared in training, grouped in eval
+    assert torch.allclose(conv.train()(x, style), conv.eval()(x, style), atol=1e-5)
+
+
 def test_minibatch_stddev_values():
     x = torch.arange(4 * 2 * 1 * 1, dtype=torch.float32).view(4, 2, 1, 1)
     out = minibatch_stddev(x, group_size=2)
