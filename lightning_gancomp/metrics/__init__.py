@@ -9,6 +9,7 @@ from lightning_gancomp.metrics.embedded_features import (
 from lightning_gancomp.metrics.features import (
     FeatureExtractorUnavailableError,
     InceptionFeatureExtractor,
+    VGG16FeatureExtractor,
     images_to_uint8,
     images_to_unit_range,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FeatureExtractorUnavailableError",
     "GenerativeMetrics",
     "InceptionFeatureExtractor",
+    "VGG16FeatureExtractor",
     "images_to_uint8",
     "images_to_unit_range",
     "knn_precision_recall",

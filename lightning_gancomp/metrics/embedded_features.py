@@ -43,6 +43,15 @@ class EmbeddedFeatureNet(nn.Module):
     [-1, 1]. Output: ``(features [B, num_features], logits [B, num_classes])`` — the protocol of
     ``metrics/features.py``.
 
+    Features = the global average pools of every stage concatenated (so pixel-level statistics
+    such as noise or blur move them, not only the class evidence of the last stage), standardised
+    with per-dimension mean/std measured on the training images (buffers). Standardising keeps
+    KID's polynomial kernel ``(x·y/d + 1)^3`` in the range it has on Inception features.
+    Logits = linear head on the last stage's pool. A second linear head (``artifact_head``, not
+    part of the output) is trained to tell clean images from corrupted ones (additive noise, blur,
+    pure noise), so the shared features also react to the artefacts a young GAN produces, which a
+    classifier alone learns to ignore.
+
     Args:
         num_classes: classes of the training data (``EmbeddedClasses`` default 10).
         input_resolution: images are resized (antialiased bilinear) to this size first.
@@ -58,22 +67,27 @@ class EmbeddedFeatureNet(nn.Module):
             "input_resolution": input_resolution,
             "widths": list(widths),
         }
-        layers: list[nn.Module] = []
+        stages: list[nn.Module] = []
         in_channels = 3
         for stage, width in enumerate(widths):
             stride = 1 if stage == 0 else 2
-            layers += [
-                nn.Conv2d(in_channels, width, 3, stride=stride, padding=1),
-                nn.LeakyReLU(0.2),
-                nn.Conv2d(width, width, 3, padding=1),
-                nn.LeakyReLU(0.2),
-            ]
+            stages.append(
+                nn.Sequential(
+                    nn.Conv2d(in_channels, width, 3, stride=stride, padding=1),
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(width, width, 3, padding=1),
+                    nn.LeakyReLU(0.2),
+                )
+            )
             in_channels = width
-        self.body = nn.Sequential(*layers)
+        self.stages = nn.ModuleList(stages)
         self.head = nn.Linear(in_channels, num_classes)
+        self.artifact_head = nn.Linear(sum(widths), 1)
         self.input_resolution = input_resolution
-        self.num_features = in_channels
+        self.num_features = sum(widths)
         self.num_logits = num_classes
+        self.register_buffer("feature_mean", torch.zeros(self.num_features))
+        self.register_buffer("feature_std", torch.ones(self.num_features))
         self.tag = "embedded-featnet-untrained"
         self.description = EMBEDDED_DESCRIPTION
 
@@ -85,10 +99,27 @@ class EmbeddedFeatureNet(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         return x
 
+    def raw_features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Preprocessed images → (unstandardised multi-stage pooled features, class logits)."""
+        pooled = []
+        for stage in self.stages:
+            x = stage(x)
+            pooled.append(x.mean(dim=(2, 3)))
+        return torch.cat(pooled, dim=1), self.head(pooled[-1])
+
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Preprocessed images → (pooled features, class logits)."""
-        features = self.body(x).mean(dim=(2, 3))
-        return features, self.head(features)
+        """Preprocessed images → (standardised features, class logits)."""
+        raw, logits = self.raw_features_and_logits(x)
+        return (raw - self.feature_mean) / self.feature_std, logits
+
+    @torch.no_grad()
+    def calibrate(self, images_uint8: torch.Tensor, batch_size: int = 256) -> None:
+        """Set the standardisation buffers to the mean/std of the raw features of ``images_uint8``."""
+        raw = torch.cat(
+            [self.raw_features_and_logits(self.preprocess(b))[0] for b in images_uint8.split(batch_size)]
+        )
+        self.feature_mean.copy_(raw.mean(dim=0))
+        self.feature_std.copy_(raw.std(dim=0).clamp_min(1e-4))
 
     def forward(self, img_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if img_uint8.dtype != torch.uint8:
@@ -120,6 +151,23 @@ def _embedded_batches(
     return torch.cat(images), torch.cat(labels)
 
 
+def corrupt_images(images_uint8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Artefact examples for the auxiliary head: per image one of additive Gaussian noise
+    (σ ∈ [0.05, 0.4]), 3×3 / 5×5 box blur, or pure uniform noise (images stay uint8)."""
+    x = images_uint8.float() / 127.5 - 1.0
+    kind = torch.randint(0, 4, (x.shape[0],), generator=generator)
+    sigma = 0.05 + 0.35 * torch.rand(x.shape[0], 1, 1, 1, generator=generator)
+    noisy = x + sigma * torch.randn(x.shape, generator=generator)
+    blur3 = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    blur5 = F.avg_pool2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    pure_noise = torch.rand(x.shape, generator=generator) * 2 - 1
+    choice = kind.view(-1, 1, 1, 1)
+    out = torch.where(
+        choice == 0, noisy, torch.where(choice == 1, blur3, torch.where(choice == 2, blur5, pure_noise))
+    )
+    return images_to_uint8(out)
+
+
 def train_embedded_feature_net(
     num_train: int = 2000,
     resolution: int = 32,
@@ -131,12 +179,14 @@ def train_embedded_feature_net(
     data_seed: int = 1234,
     num_val: int = 500,
 ) -> tuple[EmbeddedFeatureNet, dict[str, float]]:
-    """Train the embedded feature net to classify ``EmbeddedClasses`` labels (Adam, cross-entropy).
+    """Train the embedded feature net to classify ``EmbeddedClasses`` labels (Adam, cross-entropy)
+    plus the clean-vs-corrupted auxiliary head (binary cross-entropy, see :func:`corrupt_images`).
 
     Returns the trained net (eval mode) and ``{"train_accuracy", "val_accuracy"}`` measured on
     ``num_val`` held-out items (a disjoint seed).
     """
     torch.manual_seed(seed)
+    corruption_rng = torch.Generator().manual_seed(seed + 1)
     train_images, train_labels = _embedded_batches(num_train, resolution, num_classes, data_seed, batch_size)
     val_images, val_labels = _embedded_batches(num_val, resolution, num_classes, data_seed + 1, batch_size)
     net = EmbeddedFeatureNet(num_classes=num_classes, input_resolution=resolution)
@@ -150,13 +200,18 @@ def train_embedded_feature_net(
         order = torch.randperm(num_train)
         for start in range(0, num_train, batch_size):
             index = order[start : start + batch_size]
-            _, logits = net(train_images[index])
-            loss = F.cross_entropy(logits, train_labels[index])
+            clean = net.preprocess(train_images[index])
+            corrupted = net.preprocess(corrupt_images(train_images[index], corruption_rng))
+            raw, logits = net.raw_features_and_logits(torch.cat([clean, corrupted]))
+            is_corrupted = torch.cat([torch.zeros(len(index)), torch.ones(len(index))])
+            loss = F.cross_entropy(logits[: len(index)], train_labels[index])
+            loss = loss + F.binary_cross_entropy_with_logits(net.artifact_head(raw).squeeze(1), is_corrupted)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
     net.eval().requires_grad_(False)
+    net.calibrate(train_images)
     net.set_tag_from_weights()
     info = {
         "train_accuracy": classification_accuracy(net, train_images, train_labels),
@@ -192,6 +247,7 @@ def save_embedded_feature_net(
     os.close(fd)
     try:
         torch.save(payload, tmp_path)
+        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; the file is meant to be shared/shipped
         os.replace(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):

@@ -121,3 +121,49 @@ class InceptionFeatureExtractor(nn.Module):
         # torch-fidelity forward returns all of them in one pass.
         features, logits = self.inception._torch_fidelity_forward(img_uint8)
         return features.reshape(img_uint8.shape[0], -1), logits.reshape(img_uint8.shape[0], -1)
+
+
+class VGG16FeatureExtractor(nn.Module):
+    """VGG-16 fc2 features (after ReLU, 4096-d) for precision/recall, through torch-fidelity.
+
+    Kynkäänniemi et al. (2019) measure precision/recall in VGG-16 fc2 features. This is
+    torch-fidelity's ``FeatureExtractorVGG16`` (torchvision ImageNet weights, TF-1.x bilinear
+    resize to 224 px, ImageNet normalisation; ``fc2_relu`` is its default for P&R). NVlabs use
+    their own converted VGG-16 pickle, so values can differ slightly from NVlabs' numbers.
+    Returns no logits (``num_logits = 0``): use it for precision/recall only.
+
+    Args:
+        weights_path: local torchvision ``vgg16-397923af.pth``; ``None`` → torch hub cache.
+    """
+
+    num_features = 4096
+    num_logits = 0
+
+    def __init__(self, weights_path: str | None = None) -> None:
+        super().__init__()
+        from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
+        from torchvision.models import VGG16_Weights
+
+        if weights_path is not None and not os.path.isfile(weights_path):
+            raise FileNotFoundError(f"VGG-16 weights {weights_path!r}: no such file")
+        try:
+            self.vgg = FeatureExtractorVGG16(
+                "vgg16", ["fc2_relu"], feature_extractor_weights_path=weights_path
+            )
+        except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
+            url = VGG16_Weights.IMAGENET1K_V1.url
+            raise FeatureExtractorUnavailableError(
+                f"VGG-16 weights for precision/recall could not be downloaded ({type(err).__name__}): "
+                f"download {url} and put it at {torch_hub_checkpoint_path(url.rsplit('/', 1)[-1])}"
+            ) from err
+        self.tag = "vgg16-fc2relu-tfidelity"
+        self.description = "torch-fidelity VGG-16 fc2 (torchvision ImageNet weights)"
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> VGG16FeatureExtractor:
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, img_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (features,) = self.vgg(img_uint8)
+        return features.reshape(img_uint8.shape[0], -1), features.new_zeros(img_uint8.shape[0], 0)

@@ -13,9 +13,10 @@ How the metrics are computed (all in the extractor's feature space):
 - KID: torchmetrics ``KernelInceptionDistance`` (Bińkowski et al. 2018; cubic polynomial kernel
   MMD², ``subsets`` random subsets of ``subset_size``).
 - IS: torchmetrics ``InceptionScore`` (Salimans et al. 2016) on the generated images' logits.
-- precision / recall: Kynkäänniemi et al. 2019, k-NN manifolds (see ``precision_recall.py``).
-  The paper measures them in VGG-16 fc2 features; here they use the same extractor as FID so one
-  forward serves every metric — pass a VGG-16 feature module as ``feature_extractor`` to match it.
+- precision / recall: Kynkäänniemi et al. 2019, k-NN manifolds (see ``precision_recall.py``),
+  in VGG-16 fc2 features as in the paper when the main extractor is Inception
+  (``precision_recall_extractor="vgg16"``, a second network), otherwise in the main extractor's
+  features (``"same"``; the default for the embedded net and custom modules, which work offline).
 
 The network runs once per batch: its features and logits are handed to the torchmetrics metrics
 through pass-through feature modules (torchmetrics accepts any ``nn.Module`` as ``feature``).
@@ -40,7 +41,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lightning_gancomp.metrics.features import InceptionFeatureExtractor, images_to_uint8
+from lightning_gancomp.metrics.features import (
+    InceptionFeatureExtractor,
+    VGG16FeatureExtractor,
+    images_to_uint8,
+)
 from lightning_gancomp.metrics.precision_recall import (
     DCP_TRUNCATION_PSIS,
     knn_precision_recall,
@@ -108,6 +113,10 @@ class GenerativeMetrics:
             Inception: numbers are not comparable to papers), or a module following the
             protocol of ``features.py``.
         feature_extractor_weights_path: local weights file for ``"inception"`` / ``"embedded"``.
+        precision_recall_extractor: feature space of precision/recall: ``"vgg16"`` (paper),
+            ``"same"`` (the main extractor) or a module; ``None`` → ``"vgg16"`` with Inception,
+            ``"same"`` otherwise.
+        vgg16_weights_path: local torchvision ``vgg16-397923af.pth`` for ``"vgg16"``.
         antialias: Inception resize; ``False`` (default) reproduces TF FID as used by the papers,
             ``True`` is torchmetrics' default antialiased resize.
         dataset_key: identifies the real image set (e.g. ``"ffhq256-lmdb-50k"``); enables the
@@ -125,6 +134,8 @@ class GenerativeMetrics:
         metrics: Sequence[MetricName] = ("fid", "kid", "is"),
         feature_extractor: Literal["inception", "embedded"] | nn.Module = "inception",
         feature_extractor_weights_path: str | None = None,
+        precision_recall_extractor: Literal["vgg16", "same"] | nn.Module | None = None,
+        vgg16_weights_path: str | None = None,
         antialias: bool = False,
         dataset_key: str | None = None,
         cache_dir: str | None = None,
@@ -144,6 +155,9 @@ class GenerativeMetrics:
             raise ValueError(f"metrics={list(metrics)!r}: choose from {list(_ALL_METRICS)}")
         self.metrics = tuple(dict.fromkeys(metrics))
         self.extractor = _build_extractor(feature_extractor, feature_extractor_weights_path, antialias).eval()
+        self.pr_extractor = self._build_pr_extractor(
+            feature_extractor, precision_recall_extractor, vgg16_weights_path
+        )
         self.dataset_key = dataset_key
         self.cache_dir = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
         self.kid_subset_size = kid_subset_size
@@ -170,11 +184,15 @@ class GenerativeMetrics:
                 splits=is_splits,
                 sync_on_compute=False,
             )
-        # Features kept for KID and precision/recall (FID streams sums and needs none).
-        self._keep_features = "kid" in self.metrics or "precision_recall" in self.metrics
-        self._uses_real = self._keep_features or "fid" in self.metrics  # IS needs generated images only
+        # Features kept for KID and precision/recall (FID streams sums and needs none); P&R in a
+        # separate network's space keeps its own lists. IS needs generated images only.
+        pr_in_main_space = "precision_recall" in self.metrics and self.pr_extractor is None
+        self._keep_features = "kid" in self.metrics or pr_in_main_space
+        self._uses_real = self._keep_features or self.pr_extractor is not None or "fid" in self.metrics
         self._real_features: list[torch.Tensor] = []
         self._fake_features: list[torch.Tensor] = []
+        self._real_pr_features: list[torch.Tensor] = []
+        self._fake_pr_features: list[torch.Tensor] = []
         self.num_real_images = 0
         self.num_fake_images = 0
         self.extractor_calls = 0  # network forwards so far (shows that cached real images are skipped)
@@ -183,11 +201,36 @@ class GenerativeMetrics:
         self.to(self.device)
         self._load_real_cache()
 
+    def _build_pr_extractor(
+        self,
+        feature_extractor: str | nn.Module,
+        choice: Literal["vgg16", "same"] | nn.Module | None,
+        vgg16_weights_path: str | None,
+    ) -> nn.Module | None:
+        """Second network for precision/recall, or None when P&R uses the main extractor."""
+        if "precision_recall" not in self.metrics:
+            return None
+        if choice is None:
+            choice = (
+                "vgg16" if isinstance(feature_extractor, str) and feature_extractor == "inception" else "same"
+            )
+        if isinstance(choice, nn.Module):
+            return _build_extractor(choice, None, False).eval()
+        if choice == "same":
+            return None
+        if choice == "vgg16":
+            return VGG16FeatureExtractor(vgg16_weights_path).eval()
+        raise ValueError(
+            f"precision_recall_extractor={choice!r}: expected 'vgg16', 'same', None or an nn.Module"
+        )
+
     # ------------------------------------------------------------------ state
     @property
     def description(self) -> str:
         """What network the numbers come from (log it next to them)."""
-        return str(self.extractor.description)
+        if self.pr_extractor is None:
+            return str(self.extractor.description)
+        return f"{self.extractor.description}; precision/recall: {self.pr_extractor.description}"
 
     @property
     def needs_real_images(self) -> bool:
@@ -196,10 +239,11 @@ class GenerativeMetrics:
 
     def to(self, device: str | torch.device) -> GenerativeMetrics:
         self.device = torch.device(device)
-        for module in (self.extractor, self.fid, self.kid, self.inception_score):
-            module.to(self.device)
-        self._real_features = [f.to(self.device) for f in self._real_features]
-        self._fake_features = [f.to(self.device) for f in self._fake_features]
+        for module in (self.extractor, self.pr_extractor, self.fid, self.kid, self.inception_score):
+            if module is not None:
+                module.to(self.device)
+        for name in ("_real_features", "_fake_features", "_real_pr_features", "_fake_pr_features"):
+            setattr(self, name, [f.to(self.device) for f in getattr(self, name)])
         return self
 
     def reset(self, real: bool = False) -> None:
@@ -207,9 +251,11 @@ class GenerativeMetrics:
         self.fid.reset()  # torchmetrics resets real and fake sums alike; restore the real ones
         self.inception_score.reset()
         self._fake_features = []
+        self._fake_pr_features = []
         self.num_fake_images = 0
         if real:
             self._real_features = []
+            self._real_pr_features = []
             self.num_real_images = 0
             self.real_frozen = False
             self.real_from_cache = False
@@ -221,14 +267,21 @@ class GenerativeMetrics:
         """Features [B, D] of images in [-1, 1] (e.g. for ``precision_recall_over_truncation``)."""
         return self.extractor(images_to_uint8(imgs.to(self.device)))[0].float()
 
+    @torch.no_grad()
+    def extract_precision_recall_features(self, imgs: torch.Tensor) -> torch.Tensor:
+        """Features [B, D] of images in [-1, 1] in the precision/recall space."""
+        network = self.pr_extractor if self.pr_extractor is not None else self.extractor
+        return network(images_to_uint8(imgs.to(self.device)))[0].float()
+
     @property
     def real_features(self) -> torch.Tensor:
-        """Real features [N, D] kept for KID / precision-recall (after ``compute`` or a cache hit)."""
-        if not self._real_features:
+        """Real features [N, D] of the precision/recall space (the main space when P&R is off)."""
+        kept = self._real_pr_features if self.pr_extractor is not None else self._real_features
+        if not kept:
             raise RuntimeError(
                 "no real features kept: enable 'kid' or 'precision_recall' and add real images"
             )
-        return torch.cat(self._real_features)
+        return torch.cat(kept)
 
     def precision_recall_curve(
         self,
@@ -240,7 +293,7 @@ class GenerativeMetrics:
         """DCP's P&R curve over truncation ψ against the real features kept here (precision_recall.py)."""
         return precision_recall_over_truncation(
             generate,
-            self.extract_features,
+            self.extract_precision_recall_features,
             self.real_features,
             num_samples,
             batch_size,
@@ -256,9 +309,13 @@ class GenerativeMetrics:
             raise ValueError(f"expected images [B, 3, H, W] in [-1, 1], got shape {tuple(imgs.shape)}")
         if real and (self.real_frozen or not self._uses_real):
             return  # statistics already known (cache or earlier compute): no network call
-        features, logits = self.extractor(images_to_uint8(imgs.to(self.device)))
+        img_uint8 = images_to_uint8(imgs.to(self.device))
+        features, logits = self.extractor(img_uint8)
         features = features.float()
         self.extractor_calls += 1
+        if self.pr_extractor is not None:
+            pr_features = self.pr_extractor(img_uint8)[0].float()
+            (self._real_pr_features if real else self._fake_pr_features).append(pr_features)
         if "fid" in self.metrics:
             self.fid.update(features, real=real)
         if real:
@@ -297,8 +354,13 @@ class GenerativeMetrics:
                     is_mean, is_std = self.inception_score.compute()
                 results["is"], results["is_std"] = float(is_mean), float(is_std)
         if "precision_recall" in self.metrics:
+            real_kept, fake_kept = (
+                (self._real_pr_features, self._fake_pr_features)
+                if self.pr_extractor is not None
+                else (self._real_features, self._fake_features)
+            )
             precision, recall = knn_precision_recall(
-                torch.cat(self._real_features), torch.cat(self._fake_features), k=self.pr_neighbourhood
+                torch.cat(real_kept), torch.cat(fake_kept), k=self.pr_neighbourhood
             )
             results["precision"], results["recall"] = precision, recall
         return results
@@ -329,22 +391,30 @@ class GenerativeMetrics:
     def _freeze_real(self) -> None:
         if self._keep_features:
             self._real_features = [torch.cat(self._real_features)]
+        if self.pr_extractor is not None:
+            self._real_pr_features = [torch.cat(self._real_pr_features)]
         self._frozen_fid_real = self._fid_real_state()
         self.real_frozen = True
         if self.dataset_key is not None:
             self._save_real_cache()
 
+    def _cache_tag(self) -> str:
+        """Every network whose features the cache holds."""
+        tag = str(self.extractor.tag)
+        return tag if self.pr_extractor is None else f"{tag}+pr-{self.pr_extractor.tag}"
+
     def _cache_path(self) -> str:
-        return real_stats_cache_path(self.cache_dir, str(self.dataset_key), str(self.extractor.tag))
+        return real_stats_cache_path(self.cache_dir, str(self.dataset_key), self._cache_tag())
 
     def _save_real_cache(self) -> None:
         payload = {
             "format": REAL_STATS_FORMAT,
             "dataset_key": self.dataset_key,
-            "extractor_tag": str(self.extractor.tag),
+            "extractor_tag": self._cache_tag(),
             "num_images": self.num_real_images,
             "fid": {k: v.cpu() for k, v in self._frozen_fid_real.items()} if "fid" in self.metrics else None,
             "features": self._real_features[0].cpu() if self._keep_features else None,
+            "pr_features": self._real_pr_features[0].cpu() if self.pr_extractor is not None else None,
         }
         os.makedirs(self.cache_dir, exist_ok=True)
         path = self._cache_path()
@@ -374,13 +444,18 @@ class GenerativeMetrics:
             warnings.warn(f"{path}: not a real-statistics cache; recomputing", stacklevel=2)
             return
         if (
-            payload.get("extractor_tag") != str(self.extractor.tag)
+            payload.get("extractor_tag") != self._cache_tag()
             or payload.get("dataset_key") != self.dataset_key
         ):
             return
         has_fid = payload.get("fid") is not None
         has_features = payload.get("features") is not None
-        if ("fid" in self.metrics and not has_fid) or (self._keep_features and not has_features):
+        has_pr_features = payload.get("pr_features") is not None
+        if (
+            ("fid" in self.metrics and not has_fid)
+            or (self._keep_features and not has_features)
+            or (self.pr_extractor is not None and not has_pr_features)
+        ):
             return  # cache made for fewer metrics: measure real images again (and overwrite it)
         if "fid" in self.metrics:
             self._frozen_fid_real = payload["fid"]
@@ -389,6 +464,8 @@ class GenerativeMetrics:
             self._frozen_fid_real = self._fid_real_state()
         if self._keep_features:
             self._real_features = [payload["features"].to(self.device)]
+        if self.pr_extractor is not None:
+            self._real_pr_features = [payload["pr_features"].to(self.device)]
         self.num_real_images = int(payload["num_images"])
         self.real_frozen = True
         self.real_from_cache = True

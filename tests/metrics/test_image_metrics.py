@@ -318,3 +318,44 @@ def test_precision_recall_curve_uses_real_features_and_the_extractor():
     assert [point["psi"] for point in curve] == [0.3, 1.0]
     assert curve[0]["recall"] < curve[1]["recall"] and curve[1]["recall"] > 0.5
     assert metrics.real_features.shape == (80, 6)
+
+
+def test_precision_recall_in_a_separate_feature_space_and_its_cache(tmp_path):
+    gen = torch.Generator().manual_seed(7)
+    main = torch.randn(40, 4, generator=gen)
+    pr_real, pr_fake = torch.randn(40, 5, generator=gen), torch.randn(40, 5, generator=gen) + 100.0
+    logits = torch.zeros(40, 2)
+    pr_extractor = QueuedFeatures([(pr_real, logits[:, :0]), (pr_fake, logits[:, :0])], tag="pr-net")
+    kwargs = dict(metrics=("fid", "precision_recall"), dataset_key="toy", cache_dir=str(tmp_path))
+    metrics = GenerativeMetrics(
+        feature_extractor=QueuedFeatures([(main, logits), (main, logits)]),
+        precision_recall_extractor=pr_extractor,
+        **kwargs,
+    )
+    results = _feed(metrics, main, main)
+    # Identical in the main space (FID 0), disjoint in the P&R space (precision = recall = 0).
+    assert abs(results["fid"]) < 1e-6 and results["precision"] == 0.0 and results["recall"] == 0.0
+    assert "test features" in metrics.description and torch.equal(metrics.real_features, pr_real)
+    cached = GenerativeMetrics(
+        feature_extractor=QueuedFeatures([(main, logits)]),
+        precision_recall_extractor=QueuedFeatures([(pr_real, logits[:, :0])], tag="pr-net"),
+        **kwargs,
+    )
+    assert cached.real_from_cache and torch.equal(cached.real_features, pr_real)
+
+
+def test_vgg16_for_precision_recall_offline_is_one_clear_line(monkeypatch):
+    import torch_fidelity.feature_extractor_vgg16 as tf_vgg16
+
+    def _offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tf_vgg16, "torchvision_load_pretrained_vgg16", _offline)
+    with pytest.raises(FeatureExtractorUnavailableError) as info:
+        GenerativeMetrics(
+            metrics=("precision_recall",),
+            feature_extractor=QueuedFeatures([(torch.zeros(2, 2), torch.zeros(2, 2))]),
+            precision_recall_extractor="vgg16",
+        )
+    message = str(info.value)
+    assert "\n" not in message and "vgg16-397923af.pth" in message and "checkpoints" in message
