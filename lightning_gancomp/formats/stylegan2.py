@@ -56,7 +56,7 @@ def _is_state_dict(obj: Any) -> bool:
 
 
 def _strip_module(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    if all(k.startswith("module.") for k in state):
+    if state and all(isinstance(k, str) and k.startswith("module.") for k in state):
         return {k[len("module.") :]: v for k, v in state.items()}
     return dict(state)
 
@@ -72,7 +72,8 @@ def is_rosinality_discriminator(state: Mapping[str, Any]) -> bool:
 
 
 def is_nvlabs_generator(state: Mapping[str, Any]) -> bool:
-    return any(k.startswith("synthesis.") for k in state) and any(k.startswith("mapping.") for k in state)
+    keys = [k for k in state if isinstance(k, str)]
+    return any(k.startswith("synthesis.") for k in keys) and any(k.startswith("mapping.") for k in keys)
 
 
 def is_nvlabs_discriminator(state: Mapping[str, Any]) -> bool:

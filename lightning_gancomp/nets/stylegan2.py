@@ -291,7 +291,6 @@ class StyleGAN2Generator(GanNet):
                 writer = conv_module_name(i - 1)
                 members.append(TensorSlice(f"{writer}.conv.weight", 1, "out"))
                 members.append(TensorSlice(f"{writer}.activate.bias", 0, "out"))
-            score_keys: list[str] = []
             readers = [f"{conv_module_name(i)}.conv"] if i < last else []
             rgb = to_rgb_module_name(i)
             if rgb is not None:
@@ -300,8 +299,9 @@ class StyleGAN2Generator(GanNet):
                 members.append(TensorSlice(f"{reader}.weight", 2, "in", equalized_fan_in=True))
                 members.append(TensorSlice(f"{reader}.modulation.weight", 0, "aux"))
                 members.append(TensorSlice(f"{reader}.modulation.bias", 0, "aux"))
-            score_keys.append(f"{readers[0]}.weight")
-            groups.append(ChannelGroup(self.group_name(i), size, tuple(members), tuple(score_keys)))
+            # CAGAN scores the conv that reads the map; only the last map is scored via its ToRGB.
+            scored = (f"{readers[0]}.weight",)
+            groups.append(ChannelGroup(self.group_name(i), size, tuple(members), scored))
         return groups
 
     def group_name(self, index: int) -> str:

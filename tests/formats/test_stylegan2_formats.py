@@ -197,9 +197,10 @@ def test_rosinality_file_loads_and_matches_reference(tmp_path):
     d_sd = rosinality_discriminator_state([4, 6, 8, 10], seed=2)
     latent_avg = torch.randn(16)
     path = tmp_path / "550000.pt"
-    torch.save(
-        {"g_ema": g_sd, "d": d_sd, "latent_avg": latent_avg, "args": argparse.Namespace(size=32)}, path
-    )
+    # rosinality train.py layout: nets, optimizer states and the argparse Namespace of the run
+    optim = {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 0.002, "params": [0]}]}
+    run_args = argparse.Namespace(size=32)
+    torch.save({"g_ema": g_sd, "d": d_sd, "g_optim": optim, "latent_avg": latent_avg, "args": run_args}, path)
 
     g = load_generator(path)
     assert isinstance(g, StyleGAN2Generator) and not g.training
