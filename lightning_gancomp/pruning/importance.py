@@ -25,15 +25,16 @@ in the plan JSON). Higher score = more important = kept.
   it). The official code's quirks — gradients flow through both G(w) and G(w + αd), and the two
   images use independent noise maps — are flags, off by default.
 
-Batching: DCP runs one forward over B·N offset latents (direction-major) and one *batched*
-backward (``torch.autograd.grad(..., is_grads_batched=True)``, a vmap over the N one-hot
-vector-Jacobian products) that returns the N per-direction weight gradients at once — no
-Python loop per direction. ``per_direction_loop=True`` gives the loop reference (used by
-``benchmarks/bench_dcp_scoring.py`` and the tests; scores agree to float rounding).
+Batching: DCP vmaps ``torch.func.grad`` of the per-direction loss over the N directions
+(``torch.func.vmap`` + ``functional_call``): one batched forward and backward returns the N
+per-direction weight gradients at once — no Python loop per direction.
+``per_direction_loop=True`` gives the loop reference (used by ``benchmarks/bench_dcp_scoring.py``
+and the tests; scores agree to float rounding).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -222,14 +223,25 @@ class GeneratorAdapter:
                 return self.net.mapping(sample["z"])
         return sample["z"]
 
-    def synthesize(self, latent: torch.Tensor, sample: dict[str, Any], repeat: int = 1) -> torch.Tensor:
-        """Images from latents ``[repeat·B, D]`` (direction-major), the sample's noise/labels repeated."""
+    def synthesize(
+        self,
+        latent: torch.Tensor,
+        sample: dict[str, Any],
+        repeat: int = 1,
+        params: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Images from latents ``[repeat·B, D]`` (direction-major), the sample's noise/labels
+        repeated; ``params`` replaces some parameters (``torch.func.functional_call``)."""
         if self.stylegan_like:
             noise = [n.repeat(repeat, *([1] * (n.dim() - 1))) for n in sample["noise"]]
-            return self.net(latent, input_is_latent=True, noise=noise, randomize_noise=False)
-        if "label" in sample:
-            return self.net(latent, sample["label"].repeat(repeat))
-        return self.net(latent)
+            args, kwargs = (latent,), {"input_is_latent": True, "noise": noise, "randomize_noise": False}
+        elif "label" in sample:
+            args, kwargs = (latent, sample["label"].repeat(repeat)), {}
+        else:
+            args, kwargs = (latent,), {}
+        if params is None:
+            return self.net(*args, **kwargs)
+        return torch.func.functional_call(self.net, params, args, kwargs, strict=False)
 
     def generate(self, sample: dict[str, Any]) -> torch.Tensor:
         if "input_img" in sample:
@@ -516,10 +528,22 @@ class DiversityAwareScorer(_GradientScorer):
             grads = {k: torch.stack([g[k] for g in per_dir]) for k in keys}
         else:
             chunk = self.direction_chunk or directions.shape[0]
-            parts = [
-                self._batched(adapter, sample, w, directions[i : i + chunk], params, keys, gen)
-                for i in range(0, directions.shape[0], chunk)
-            ]
+            try:
+                parts = [
+                    self._batched(adapter, sample, w, directions[i : i + chunk], params, keys, gen)
+                    for i in range(0, directions.shape[0], chunk)
+                ]
+            except RuntimeError as exc:
+                if "vmap" not in str(exc):
+                    raise
+                # a net with in-place ops cannot be vmapped: same scores, one backward per direction
+                warnings.warn(
+                    f"{type(adapter.net).__name__} cannot be vmapped ({str(exc).splitlines()[0][:120]}); "
+                    "DCP scoring falls back to the per-direction loop",
+                    stacklevel=2,
+                )
+                self.per_direction_loop = True
+                return self.direction_magnitudes(adapter, sample, directions, params, keys, slices, gen, mean)
             grads = {k: torch.cat([p[k] for p in parts]) for k in keys}
         return _group_grad_scores(grads, slices, leading=1)
 
@@ -550,17 +574,45 @@ class DiversityAwareScorer(_GradientScorer):
         return dict(zip(keys, torch.autograd.grad(loss, params)))
 
     def _batched(self, adapter, sample, w, directions, params, keys, gen) -> dict[str, torch.Tensor]:
+        """Per-direction weight gradients ``{key: [N, *shape]}`` with ``torch.func``: one
+        vmapped forward+backward over the N directions (each on the B latents of the batch).
+
+        (A single N·B forward followed by N batched vector-Jacobian products would redo the whole
+        N·B backward per direction, O(N²B); vmapping ``grad`` keeps the work at O(NB).)
+        """
         n, b = directions.shape[0], w.shape[0]
-        base = self._base_images(adapter, sample, w, n, gen)  # [1 or n, b, P]
-        offset = (w[None] + self.alpha * directions.to(w)[:, None]).reshape(n * b, -1)  # direction-major
-        moved_sample = self._moved_sample(adapter, sample, n, gen)
-        repeat = 1 if moved_sample is not sample else n
-        moved = adapter.synthesize(offset, moved_sample, repeat=repeat).reshape(n, b, -1)
-        losses = (moved - base).abs().sum(dim=(1, 2))  # [n]: one loss per direction
-        eye = torch.eye(n, device=losses.device, dtype=losses.dtype)
-        # one batched backward: N vector-Jacobian products (vmap), per-direction weight gradients
-        grads = torch.autograd.grad(losses, params, grad_outputs=eye, is_grads_batched=True)
-        return dict(zip(keys, grads))
+        scored = {k: p.detach() for k, p in zip(keys, params)}
+        independent = self.independent_noise and "noise" in sample
+
+        def per_direction_noise() -> list[torch.Tensor] | None:
+            if not independent:
+                return None
+            return [x.reshape(n, b, *x.shape[1:]) for x in adapter.noise_like(n * b, gen, w.device)]
+
+        base_noise, moved_noise = per_direction_noise(), per_direction_noise()
+        fixed_base = None
+        if not self.grad_through_both:
+            with torch.no_grad():
+                if independent:
+                    flat = {**sample, "noise": [x.reshape(n * b, *x.shape[2:]) for x in base_noise]}
+                    fixed_base = adapter.synthesize(w.repeat(n, 1), flat).reshape(n, b, -1)
+                else:
+                    fixed_base = adapter.synthesize(w, sample).reshape(1, b, -1).expand(n, b, -1)
+
+        def loss(sp, direction, base, base_noise_d, moved_noise_d):
+            moved_sample = sample if moved_noise_d is None else {**sample, "noise": moved_noise_d}
+            moved = adapter.synthesize(w + self.alpha * direction, moved_sample, params=sp).reshape(b, -1)
+            if base is None:  # official quirk: G(w) is differentiable too
+                base_sample = sample if base_noise_d is None else {**sample, "noise": base_noise_d}
+                base = adapter.synthesize(w, base_sample, params=sp).reshape(b, -1)
+            return (moved - base).abs().sum()
+
+        noise_dim = 0 if independent else None
+        in_dims = (None, 0, None if fixed_base is None else 0, noise_dim, noise_dim)
+        grads = torch.func.vmap(torch.func.grad(loss), in_dims=in_dims)(
+            scored, directions.to(w), fixed_base, base_noise, moved_noise
+        )
+        return {k: grads[k] for k in keys}
 
     def __call__(self, net: GanNet) -> Scores:
         net, groups, slices, keys, device = self._prepare(net)

@@ -346,8 +346,8 @@ class PlantedDiversityGenerator(GanNet):
         if isinstance(styles, (list, tuple)):
             styles = styles[0]
         w = styles if input_is_latent else self.mapping(styles)
-        driven = torch.zeros(w.shape[0], self.hidden, device=w.device)
-        driven[:, : self.n_driven] = w[:, : self.n_driven]
+        rest = w.new_zeros(w.shape[0], self.hidden - self.n_driven)
+        driven = torch.cat([w[:, : self.n_driven], rest], dim=1)  # out of place: vmap-friendly
         h = driven[:, :, None, None] + self.pattern[None]
         return self.to_rgb(h)
 

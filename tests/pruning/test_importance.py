@@ -146,3 +146,21 @@ def test_dcp_independent_noise_quirk_changes_scores():
 def test_make_scorer_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown scorer 'magic'"):
         make_scorer("magic")
+
+
+class _InPlaceDiversityGenerator(PlantedDiversityGenerator):
+    """Same function with an in-place write, which torch.func.vmap rejects."""
+
+    def forward(self, styles, *, input_is_latent=False, noise=None, randomize_noise=True, **_unused):
+        w = styles if input_is_latent else self.mapping(styles)
+        driven = torch.zeros(w.shape[0], self.hidden, device=w.device)
+        driven[:, : self.n_driven] = w[:, : self.n_driven]
+        return self.to_rgb(driven[:, :, None, None] + self.pattern[None])
+
+
+def test_dcp_falls_back_to_the_loop_for_nets_vmap_cannot_handle():
+    kwargs = dict(n_samples=4, batch_size=2, n_directions=3, n_pca_samples=200, progress=False)
+    with pytest.warns(UserWarning, match="falls back to the per-direction loop"):
+        batched = DiversityAwareScorer(**kwargs)(_InPlaceDiversityGenerator())
+    reference = DiversityAwareScorer(per_direction_loop=True, **kwargs)(PlantedDiversityGenerator())
+    assert torch.allclose(batched["hidden"], reference["hidden"], rtol=1e-5, atol=1e-9)
