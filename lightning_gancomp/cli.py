@@ -50,6 +50,7 @@ class GancompTrainer(pl.Trainer):
         device: str = "cpu",
         warmup: int = 3,
         repeats: int = 10,
+        resolution: int | None = None,
         output: str | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Parameters, MACs (torchprofile and CAGAN conventions) and latency of the generators.
@@ -62,6 +63,7 @@ class GancompTrainer(pl.Trainer):
             device: where latency is measured (``cpu``, ``cuda``, ``cuda:1`` …).
             warmup: untimed warm-up forwards.
             repeats: timed forwards (median reported).
+            resolution: input size of image-to-image generators (default 256).
             output: also write the report as JSON to this path.
         """
         from lightning_gancomp.metrics import complexity
@@ -71,7 +73,7 @@ class GancompTrainer(pl.Trainer):
             raise ValueError(f"{type(model).__name__} has no generators to profile")
         report: dict[str, dict[str, Any]] = {}
         for name, net in networks.items():
-            report[name] = profile_network(net, complexity, batch_size, device, warmup, repeats)
+            report[name] = profile_network(net, complexity, batch_size, device, warmup, repeats, resolution)
         if "teacher" in report and "student" in report:
             report["ratio"] = ratios(report["teacher"], report["student"])
         print(format_report(report))
@@ -81,10 +83,32 @@ class GancompTrainer(pl.Trainer):
 
 
 def profile_network(
-    net: torch.nn.Module, complexity: Any, batch_size: int, device: str, warmup: int, repeats: int
+    net: torch.nn.Module,
+    complexity: Any,
+    batch_size: int,
+    device: str,
+    warmup: int,
+    repeats: int,
+    resolution: int | None = None,
 ) -> dict[str, Any]:
-    net = net.eval()
-    inputs = complexity.example_inputs_for(net, batch_size=1)
+    was_training = net.training
+    net.eval()
+    try:
+        return _profile_rows(net, complexity, batch_size, device, warmup, repeats, resolution)
+    finally:
+        net.train(was_training)
+
+
+def _profile_rows(
+    net: torch.nn.Module,
+    complexity: Any,
+    batch_size: int,
+    device: str,
+    warmup: int,
+    repeats: int,
+    resolution: int | None,
+) -> dict[str, Any]:
+    inputs = complexity.example_inputs_for(net, batch_size=1, resolution=resolution)
     row: dict[str, Any] = {
         "class": type(net).__name__,
         "params": int(complexity.count_parameters(net)),
@@ -92,9 +116,9 @@ def profile_network(
     }
     try:
         row["macs_cagan"] = int(complexity.cagan_stylegan2_macs(net))
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
         row["macs_cagan"] = None  # the CAGAN convention is defined for StyleGAN2 generators only
-    batch_inputs = complexity.example_inputs_for(net, batch_size=batch_size)
+    batch_inputs = complexity.example_inputs_for(net, batch_size=batch_size, resolution=resolution)
     latency = complexity.measure_latency(
         net, batch_inputs, device=device, batch_size=batch_size, warmup=warmup, repeats=repeats
     )
@@ -158,8 +182,23 @@ class ConfigError(ValueError):
 
 
 def one_line(message: str) -> str:
-    """Collapse jsonargparse's multi-line validation messages into one line."""
-    text = re.sub(r"\s*\n\s*", " ", str(message).strip())
+    """One line from jsonargparse's multi-line validation messages.
+
+    For a class-typed key ("Does not validate against any of the Union subtypes ...") keep the
+    key and the reasons (``- Option 'foo' is not accepted``), dropping the ``NoneType``
+    alternative and the echo of the given value.
+    """
+    text = str(message).strip()
+    if "Union subtypes" in text:
+        head = text.splitlines()[0].split(": Does not validate")[0].rstrip(":")
+        reasons = [
+            line.strip()[2:]
+            for line in text.splitlines()
+            if line.strip().startswith("- ") and "NoneType" not in line
+        ]
+        if reasons:
+            text = f"{head}: " + "; ".join(dict.fromkeys(reasons))
+    text = re.sub(r"\s*\n\s*", " ", text)
     return re.sub(r"\s{2,}", " ", text)
 
 
@@ -224,15 +263,29 @@ def run_cli(args: list[str] | None = None, **kwargs: Any) -> GancompCLI:
     return GancompCLI(args=args, **kwargs)
 
 
+def find_user_error(exc: BaseException) -> BaseException | None:
+    """The bad-input error behind ``exc``: jsonargparse wraps exceptions raised while building
+    the model/data (e.g. a teacher file of the wrong kind) in its own validation errors."""
+    errors = user_errors()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, errors):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
-    errors = user_errors()
     try:
         run_cli(args)
-    except errors as exc:
-        if os.environ.get("GANCOMP_DEBUG"):
+    except Exception as exc:  # noqa: BLE001 - only bad-input errors are turned into one line
+        culprit = find_user_error(exc)
+        if culprit is None or os.environ.get("GANCOMP_DEBUG"):
             raise
-        sys.stderr.write(f"gancomp: error: {one_line(str(exc))}\n")
+        sys.stderr.write(f"gancomp: error: {one_line(str(culprit))}\n")
         sys.exit(1)
 
 

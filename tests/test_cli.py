@@ -1,0 +1,258 @@
+"""The gancomp command: help/print_config per subcommand, every owned config runs (shrunk),
+profile, one-line errors, config saving across repeated runs, end-to-end quickstart."""
+
+import glob
+import json
+import os
+import sys
+
+import pytest
+import torch
+import yaml
+from _cli_helpers import (
+    DISTILL,
+    QUICKSTART,
+    SHRINK_TEACHER,
+    config_path,
+    write_tiny_teacher,
+)
+
+from lightning_gancomp.checkpoints import load_generator
+from lightning_gancomp.cli import GancompCLI, GancompTrainer, main, one_line
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path_factory) -> str:
+    """A tiny 32 px teacher (G + D) in our training-checkpoint layout."""
+    return write_tiny_teacher(str(tmp_path_factory.mktemp("teacher") / "teacher.ckpt"))
+
+
+SUBCOMMANDS = ["fit", "validate", "test", "predict", "profile"]
+NO_METRICS = ["--model.init_args.metrics=null"]
+
+
+def run_main(args, capsys):
+    """(exit code, stdout, stderr) of ``gancomp <args>``."""
+    code = 0
+    saved_argv = sys.argv
+    sys.argv = ["gancomp"]  # as from a shell: no pytest arguments for Lightning to warn about
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        sys.argv = saved_argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_help_for_every_subcommand(subcommand, capsys):
+    code, out, _ = run_main([subcommand, "--help"], capsys)
+    assert code == 0 and "--config" in out and "--model" in out
+    if subcommand == "profile":
+        assert "--repeats" in out and "--batch_size" in out
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_print_config_for_every_subcommand(subcommand, capsys):
+    code, out, _ = run_main([subcommand, "-c", QUICKSTART, "--print_config"], capsys)
+    assert code == 0
+    config = yaml.safe_load(out)
+    assert config["model"]["class_path"] == "lightning_gancomp.methods.GanModule"
+    assert config["model"]["init_args"]["r1_interval"] == 16
+
+
+def test_profile_is_a_trainer_method_listed_in_subcommands():
+    assert "profile" in GancompCLI.subcommands()
+    assert GancompCLI.subcommands()["profile"] == {"model", "datamodule"}
+    assert callable(GancompTrainer.profile)
+    assert not {"prune", "export"} & set(GancompCLI.subcommands()) or all(
+        hasattr(GancompTrainer, name) for name in ("prune", "export") if name in GancompCLI.subcommands()
+    )
+
+
+def test_unknown_config_key_is_one_line_naming_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(["fit", "-c", QUICKSTART, "--model.init_args.bogus_key=3"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gancomp: error:") and "bogus_key" in lines[0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  init_args:\n    generator:\n      init_args:\n        widths: 3\n")
+    code, _, err = run_main(["fit", "-c", QUICKSTART, "-c", str(bad)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "'widths'" in err and '"generator"' in err
+    assert not os.path.exists(tmp_path / "runs")  # nothing written
+
+
+def test_one_line_keeps_the_reasons():
+    message = (
+        'Parser key "model":\n  Does not validate against any of the Union subtypes\n  Subtypes: [...]\n'
+        "  Errors:\n    - Option 'foo' is not accepted\n"
+        "    - Expected a <class 'NoneType'>\n  Given value: x\n"
+    )
+    assert one_line(message) == "Parser key \"model\": Option 'foo' is not accepted"
+
+
+def test_wrong_teacher_file_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    code, _, err = run_main(
+        [
+            "fit",
+            "-c",
+            DISTILL,
+            f"--model.init_args.teacher_path={tmp_path / 'junk.ckpt'}",
+            "--trainer.fast_dev_run=1",
+        ],
+        capsys,
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "junk.ckpt" in err
+
+
+def test_profile_teacher_vs_student(capsys, tmp_path, teacher_ckpt):
+    output = tmp_path / "profile.json"
+    code, out, _ = run_main(
+        [
+            "profile",
+            "-c",
+            DISTILL,
+            f"--model.init_args.teacher_path={teacher_ckpt}",
+            f"--model.init_args.discriminator_path={teacher_ckpt}",
+            "--repeats=2",
+            "--warmup=1",
+            f"--output={output}",
+        ],
+        capsys,
+    )
+    assert code == 0 and "teacher" in out and "student" in out and "ratio" in out
+    report = json.loads(output.read_text())
+    teacher = load_generator(teacher_ckpt)
+    assert report["teacher"]["params"] == sum(p.numel() for p in teacher.parameters())
+    assert report["student"]["params"] < report["teacher"]["params"]
+    assert report["ratio"]["params"] == pytest.approx(
+        report["teacher"]["params"] / report["student"]["params"]
+    )
+    for side in ("teacher", "student"):
+        assert report[side]["macs_cagan"] > 0 and report[side]["macs_torchprofile"] > 0
+        assert report[side]["latency"]["median_ms"] > 0
+
+
+def _fit(args, capsys):
+    code, out, err = run_main(["fit", *args], capsys)
+    assert code == 0, err[-2000:]
+    return out, err
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["trainer/cpu.yaml"],
+        ["logger/csv.yaml"],
+        ["logger/wandb_offline.yaml"],
+        ["logger/wandb.yaml"],
+    ],
+    ids=lambda p: p[0],
+)
+def test_composable_pieces_run_with_the_quickstart(pieces, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    extra = [a for piece in pieces for a in ("-c", config_path(piece))]
+    _fit(["-c", QUICKSTART, *extra, *SHRINK_TEACHER, *NO_METRICS], capsys)
+    assert glob.glob("runs/**/config.yaml", recursive=True)
+    if "wandb" in pieces[0]:
+        assert glob.glob("runs/wandb/offline-run-*")
+
+
+@pytest.mark.parametrize("piece", ["trainer/gpu.yaml", "trainer/ddp.yaml"])
+def test_accelerator_pieces_parse(piece, capsys):
+    code, out, _ = run_main(["fit", "-c", QUICKSTART, "-c", config_path(piece), "--print_config"], capsys)
+    config = yaml.safe_load(out)
+    assert code == 0 and config["trainer"]["accelerator"] == "gpu"
+    if piece == "trainer/ddp.yaml":
+        assert config["trainer"]["strategy"] == "ddp_find_unused_parameters_true"
+
+
+def test_full_size_ffhq_teacher_config_runs_shrunk(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main(
+        ["fit", "-c", config_path("teacher", "stylegan2_ffhq256.yaml"), "--print_config"], capsys
+    )
+    full = yaml.safe_load(out)["model"]["init_args"]
+    assert full["generator"]["init_args"]["resolution"] == 256 and full["r1_interval"] == 16
+    _fit(
+        [
+            "-c",
+            config_path("teacher", "stylegan2_ffhq256.yaml"),
+            "--trainer.accelerator=cpu",
+            "--trainer.devices=1",
+            "--trainer.strategy=auto",
+            "--model.init_args.generator.init_args.resolution=16",
+            "--model.init_args.generator.init_args.z_dim=16",
+            "--model.init_args.generator.init_args.w_dim=16",
+            "--model.init_args.generator.init_args.channels=[8,8,8,8,8,8]",
+            "--model.init_args.discriminator.init_args.resolution=16",
+            "--model.init_args.discriminator.init_args.channels=[8,8,8]",
+            "--data.init_args.path=embedded",
+            "--data.init_args.resolution=16",
+            "--data.init_args.val_size=4",
+            "--data.init_args.num_workers=0",
+            "--data.init_args.embedded_length=16",
+            *NO_METRICS,
+            "--trainer.fast_dev_run=3",
+        ],
+        capsys,
+    )
+
+
+def test_distill_config_runs(capsys, tmp_path, monkeypatch, teacher_ckpt):
+    monkeypatch.chdir(tmp_path)
+    _fit(
+        [
+            "-c",
+            DISTILL,
+            f"--model.init_args.teacher_path={teacher_ckpt}",
+            f"--model.init_args.discriminator_path={teacher_ckpt}",
+            "--data.init_args.embedded_length=16",
+            "--data.init_args.val_size=4",
+            "--trainer.limit_train_batches=2",
+            "--trainer.max_epochs=1",
+            "--trainer.limit_val_batches=1",
+        ],
+        capsys,
+    )
+    student = load_generator("runs/distill/checkpoints/last.ckpt")
+    assert student.config["channels"] == [32, 32, 32, 32, 32, 32, 16, 16]
+    assert glob.glob("runs/distill/version_0/samples/*.png")
+
+
+def test_repeated_runs_in_one_directory_keep_saving_config(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = ["-c", QUICKSTART, "-c", config_path("logger", "wandb_offline.yaml"), *SHRINK_TEACHER, *NO_METRICS]
+    _fit([*args, "--model.init_args.ema_decay=0.5"], capsys)
+    _fit([*args, "--model.init_args.ema_decay=0.25"], capsys)  # a second sweep trial, same log dir
+    with open("runs/config.yaml") as handle:
+        assert yaml.safe_load(handle)["model"]["init_args"]["ema_decay"] == 0.25
+
+
+def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path, monkeypatch):
+    """The README main job, shrunk: checkpoints, a sample grid, metrics, progress bar."""
+    monkeypatch.chdir(tmp_path)
+    out, err = _fit(
+        ["-c", QUICKSTART, *SHRINK_TEACHER, "--trainer.max_epochs=2", "--trainer.check_val_every_n_epoch=1"],
+        capsys,
+    )
+    assert "Epoch 1" in out + err  # the progress bar ran
+    assert os.path.isfile("runs/quickstart/checkpoints/last.ckpt")
+    assert glob.glob("runs/quickstart/version_0/samples/*.png")
+    with open("runs/quickstart/version_0/metrics.csv") as handle:
+        header = handle.readline().strip().split(",")
+    assert {"val/fid", "val/kid", "val/is", "train/g/adv", "train/d/r1", "train/g/pl"} <= set(header)
+    g_ema = load_generator("runs/quickstart/checkpoints/last.ckpt")
+    assert all(torch.isfinite(p).all() for p in g_ema.parameters())
+    code, out, err = run_main(
+        ["test", "-c", QUICKSTART, *SHRINK_TEACHER, "--ckpt_path=runs/quickstart/checkpoints/last.ckpt"],
+        capsys,
+    )
+    assert code == 0 and "test/fid" in out + err
