@@ -89,6 +89,11 @@ class CAGANModule(CompressionModule):
         scorer / policy / rescale_equalized: the pruning recipe ``gancomp prune`` applies to the
             teacher (default: content-aware scores, uniform removal ratio 0.7, function-preserving
             equalized-lr rescale).
+        eval_l1_samples: at ``test`` end, the mean L1 distance between teacher and student images
+            on shared z and noise over this many samples (DCP Fig. 4: 10,000); 0 = off.
+        eval_pr_samples: at ``test`` end, precision/recall of the student at every truncation ψ in
+            ``eval_psis`` (DCP Fig. 3a: 0.5 … 1.0) with this many samples per ψ against the test
+            set's real features (needs ``metrics`` with ``precision_recall``); 0 = off.
 
     Networks given as an architecture *and* a ``*_path`` are built from the architecture (so
     ``gancomp profile`` needs no file) and get the file's weights when a Trainer stage starts;
@@ -128,6 +133,9 @@ class CAGANModule(CompressionModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         rescale_equalized: bool = True,
+        eval_l1_samples: int = 0,
+        eval_pr_samples: int = 0,
+        eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     ) -> None:
         # An architecture *and* a path: the architecture is built now (so `gancomp profile` needs
         # no file), the weights are loaded from the path when a Trainer stage starts (setup).
@@ -185,6 +193,9 @@ class CAGANModule(CompressionModule):
         self.scorer = scorer if scorer is not None else ContentAwareScorer()
         self.policy = policy if policy is not None else UniformPolicy(0.7)
         self.rescale_equalized = rescale_equalized
+        self.eval_l1_samples = eval_l1_samples
+        self.eval_pr_samples = eval_pr_samples
+        self.eval_psis = tuple(float(p) for p in eval_psis)
         self._weights_ready = False
         if not self.weight_files:
             self.prepare_student()
@@ -236,3 +247,44 @@ class CAGANModule(CompressionModule):
             return super().content_mask(ctx, batch)
         assert ctx.teacher_img is not None, "content-aware KD needs the teacher image"
         return self.kd_mask(ctx.teacher_img.detach()).to(ctx.teacher_img.dtype)
+
+    # -- evaluation specific to CAGAN/DCP ------------------------------------------------------
+    def on_test_epoch_end(self) -> None:
+        if self.eval_l1_samples > 0:
+            self.log("test/l1_teacher_student", self.teacher_student_l1(self.eval_l1_samples))
+        if self.eval_pr_samples > 0 and self.metrics is not None and self._eval_images_seen > 0:
+            for point in self.precision_recall_curve(self.eval_pr_samples):
+                psi = f"{point['psi']:.1f}"
+                self.log(f"test/precision_psi{psi}", point["precision"])
+                self.log(f"test/recall_psi{psi}", point["recall"])
+        super().on_test_epoch_end()
+
+    @torch.no_grad()
+    def teacher_student_l1(self, num_samples: int, batch_size: int = 16) -> float:
+        """Mean |T(z) − S(z)| on shared z and noise maps (DCP's distortion measure)."""
+        from lightning_gancomp.metrics.perceptual import mean_l1_distance
+
+        return mean_l1_distance(
+            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=True
+        )
+
+    @torch.no_grad()
+    def precision_recall_curve(self, num_samples: int, batch_size: int = 32) -> list[dict[str, float]]:
+        """Student precision/recall at each truncation ψ, truncating towards its mean latent."""
+        from lightning_gancomp.metrics.precision_recall import precision_recall_over_truncation
+
+        net = self.eval_generator()
+        rng = torch.Generator(device=self.device).manual_seed(0)
+        centre = net.mean_latent(4096, generator=rng) if is_style_based(net) else None
+
+        def generate(psi: float, n: int) -> Tensor:
+            z = torch.randn(n, int(net.z_dim), generator=rng, device=self.device)
+            if centre is None:
+                return net(z).clamp(-1, 1)
+            return net(z, truncation=psi, truncation_latent=centre).clamp(-1, 1)
+
+        metrics = self.metrics
+        extract = getattr(metrics, "extract_precision_recall_features", metrics.extract_features)
+        return precision_recall_over_truncation(
+            generate, extract, metrics.real_features(), num_samples, batch_size, self.eval_psis
+        )

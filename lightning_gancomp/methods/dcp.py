@@ -160,6 +160,9 @@ class DCPModule(CAGANModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         rescale_equalized: bool = True,
+        eval_l1_samples: int = 0,
+        eval_pr_samples: int = 0,
+        eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     ) -> None:
         super().__init__(
             teacher=teacher,
@@ -193,6 +196,9 @@ class DCPModule(CAGANModule):
             scorer=scorer if scorer is not None else DiversityAwareScorer(),
             policy=policy,
             rescale_equalized=rescale_equalized,
+            eval_l1_samples=eval_l1_samples,
+            eval_pr_samples=eval_pr_samples,
+            eval_psis=eval_psis,
         )
         if relation_kind not in ("kl", "mse") or offset_mode not in ("main", "random"):
             raise ValueError(f"relation_kind {relation_kind!r} / offset_mode {offset_mode!r} not supported")
