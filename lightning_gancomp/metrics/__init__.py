@@ -1,5 +1,14 @@
-"""Evaluation: FID/KID/IS (torchmetrics), precision/recall, PPL, LPIPS diversity, teacher–student L1."""
+"""Evaluation: FID/KID/IS (torchmetrics), precision/recall, PPL, LPIPS diversity, teacher–student L1,
+and model complexity (``complexity``: parameters, MACs, latency)."""
 
+from lightning_gancomp.metrics import complexity
+from lightning_gancomp.metrics.complexity import (
+    cagan_stylegan2_macs,
+    count_parameters,
+    example_inputs_for,
+    measure_latency,
+    torchprofile_macs,
+)
 from lightning_gancomp.metrics.embedded_features import (
     EMBEDDED_DESCRIPTION,
     EmbeddedFeatureNet,
@@ -23,6 +32,12 @@ from lightning_gancomp.metrics.precision_recall import (
 )
 
 __all__ = [
+    "cagan_stylegan2_macs",
+    "complexity",
+    "count_parameters",
+    "example_inputs_for",
+    "measure_latency",
+    "torchprofile_macs",
     "DCP_TRUNCATION_PSIS",
     "EMBEDDED_DESCRIPTION",
     "EmbeddedFeatureNet",
