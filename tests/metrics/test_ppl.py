@@ -108,3 +108,25 @@ def test_ppl_distances_are_per_sample_and_seeded():
     assert torch.equal(first, again) and not torch.equal(first, other)
     with pytest.raises(ValueError, match="space"):
         ppl_distances(generator, squared_l2, num_samples=2, space="x")
+
+
+def test_ppl_and_mean_l1_on_the_stylegan2_generator_contract():
+    from lightning_gancomp.metrics import mean_l1_distance
+    from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
+
+    def tiny() -> StyleGAN2Generator:
+        return StyleGAN2Generator(resolution=16, z_dim=16, w_dim=16, n_mapping=2, channels=[16] * 6).eval()
+
+    teacher, student = tiny(), tiny()
+    with torch.no_grad():  # noise strengths start at 0; make the noise maps matter
+        for name, parameter in teacher.named_parameters():
+            if name.endswith("noise.weight"):
+                parameter.fill_(0.5)
+    student.load_state_dict(teacher.state_dict())
+    for space in ("w", "z"):
+        first = perceptual_path_length(teacher, num_samples=6, batch_size=3, space=space, distance=squared_l2)
+        again = perceptual_path_length(teacher, num_samples=6, batch_size=3, space=space, distance=squared_l2)
+        # Shared noise within each pair keeps the value finite (unshared noise would be ~|noise|^2/eps^2).
+        assert first == again and 0.0 < first < 1e5
+    assert mean_l1_distance(teacher, student, num_samples=6, batch_size=3) == 0.0
+    assert mean_l1_distance(teacher, student, num_samples=6, batch_size=3, share_noise=False) > 0.0
