@@ -18,6 +18,7 @@ from lightning_gancomp.metrics.embedded_features import (
 from lightning_gancomp.metrics.features import (
     FeatureExtractorUnavailableError,
     InceptionFeatureExtractor,
+    TorchmetricsFeature,
     VGG16FeatureExtractor,
     images_to_uint8,
     images_to_unit_range,
@@ -44,6 +45,7 @@ __all__ = [
     "FeatureExtractorUnavailableError",
     "GenerativeMetrics",
     "InceptionFeatureExtractor",
+    "TorchmetricsFeature",
     "VGG16FeatureExtractor",
     "images_to_uint8",
     "images_to_unit_range",

@@ -16,6 +16,7 @@ features) and IS (the logits), so the network runs once per batch, not once per 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import torch
 from torch import nn
@@ -167,3 +168,28 @@ class VGG16FeatureExtractor(nn.Module):
     def forward(self, img_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         (features,) = self.vgg(img_uint8)
         return features.reshape(img_uint8.shape[0], -1), features.new_zeros(img_uint8.shape[0], 0)
+
+
+class TorchmetricsFeature(nn.Module):
+    """Adapter: any extractor of this module's protocol as a torchmetrics custom ``feature`` module.
+
+    torchmetrics' FID/KID/IS accept an ``nn.Module`` returning one tensor (and read ``num_features``);
+    with a custom module they pass the input through unchanged, so this accepts uint8 [0, 255]
+    or float [0, 1] (``normalize=True``) images. Example::
+
+        FrechetInceptionDistance(feature=TorchmetricsFeature(load_embedded_feature_net()))
+    """
+
+    def __init__(self, extractor: nn.Module, output: Literal["features", "logits"] = "features") -> None:
+        super().__init__()
+        if output not in ("features", "logits"):
+            raise ValueError(f"output={output!r}: expected 'features' or 'logits'")
+        self.extractor = extractor
+        self.output = output
+        self.num_features = int(extractor.num_features if output == "features" else extractor.num_logits)
+
+    def forward(self, imgs: torch.Tensor) -> torch.Tensor:
+        if imgs.dtype != torch.uint8:  # float [0, 1] → the uint8 levels the extractor expects
+            imgs = torch.floor(imgs.float() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+        features, logits = self.extractor(imgs)
+        return features if self.output == "features" else logits

@@ -120,3 +120,22 @@ def test_bad_weight_files_fail_with_one_line(tmp_path):
         read_embedded_feature_net(str(wrong))
     with pytest.raises(TypeError, match="uint8"):
         EmbeddedFeatureNet()(torch.zeros(1, 3, 32, 32))
+
+
+def test_embedded_net_as_torchmetrics_custom_feature_matches_generative_metrics(shipped_net):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from lightning_gancomp.metrics import TorchmetricsFeature
+
+    real, _ = _embedded_classes(40, seed=21)
+    fake = (real.flip(0) + 0.2 * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))).clamp(
+        -1, 1
+    )
+    fid = FrechetInceptionDistance(feature=TorchmetricsFeature(shipped_net), normalize=True)
+    fid.update((real + 1) / 2, real=True)  # float [0, 1], converted to the same uint8 levels
+    fid.update((fake + 1) / 2, real=False)
+    ours = GenerativeMetrics(metrics=("fid",), feature_extractor=shipped_net)
+    ours.update(real, real=True)
+    ours.update(fake, real=False)
+    assert float(fid.compute()) == pytest.approx(ours.compute()["fid"], rel=1e-4)
+    assert TorchmetricsFeature(shipped_net, output="logits").num_features == 10
