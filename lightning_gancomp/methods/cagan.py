@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
 from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, CompressionModule, is_style_based
+from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
 from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
@@ -73,6 +74,106 @@ def reinitialise_synthesis(
         )
     load_state_dict_strict(fresh, state, "random-synthesis student")
     return fresh.to(next(student.parameters()).device).train(student.training)
+
+
+def _parser_network(width: int = 16) -> nn.Sequential:
+    # dilated convs: a 15-px receptive field at full resolution, enough to tell head from background
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=4, dilation=4),
+        nn.ReLU(),
+        nn.Conv2d(width, 1, 1),
+    )
+
+
+class EmbeddedFaceMask(ContentMask):
+    """Content mask of generated *embedded* faces (the embedded analogue of the face parser).
+
+    The embedded dataset (``data.embedded.EmbeddedImages``) ships the head mask of each real
+    image; generated images have none, so a small fully-convolutional parser is trained on the
+    dataset's (image, mask) pairs — deterministically (seeded), in seconds on CPU, once per
+    ``(resolution, steps, seed)`` — and cached under ``cache_dir``. CAGAN's face parser plays
+    exactly this role on FFHQ (mask = not background, not cloth).
+    """
+
+    def __init__(
+        self,
+        resolution: int = 32,
+        steps: int = 300,
+        batch_size: int = 32,
+        seed: int = 0,
+        threshold: float = 0.5,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.resolution, self.steps, self.batch_size, self.seed = resolution, steps, batch_size, seed
+        self.threshold = threshold
+        self.cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "lightning_gancomp")
+        self._network: nn.Sequential | None = None  # trained/loaded on first use
+
+    @property
+    def network(self) -> nn.Sequential:
+        if self._network is None:
+            self._network = self._load_or_train().eval().requires_grad_(False)
+        return self._network
+
+    @property
+    def cache_path(self) -> str:
+        name = f"embedded_face_mask_r{self.resolution}_s{self.steps}_b{self.batch_size}_seed{self.seed}.pt"
+        return os.path.join(self.cache_dir, name)
+
+    def _load_or_train(self) -> nn.Sequential:
+        network = _parser_network()
+        if os.path.isfile(self.cache_path):
+            load_state_dict_strict(network, torch.load(self.cache_path, weights_only=True), self.cache_path)
+            return network
+        self._train(network)
+        os.makedirs(self.cache_dir, exist_ok=True)
+        tmp = f"{self.cache_path}.tmp-{os.getpid()}"
+        try:
+            torch.save(network.state_dict(), tmp)
+            os.replace(tmp, self.cache_path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return network
+
+    def _train(self, network: nn.Sequential) -> None:
+        from lightning_gancomp.data.embedded import EmbeddedImages
+
+        data = EmbeddedImages(length=self.steps * self.batch_size, resolution=self.resolution, seed=self.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for module in network:
+                if isinstance(module, nn.Conv2d):
+                    module.reset_parameters()
+            optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
+            for step in range(self.steps):
+                items = [data[step * self.batch_size + i] for i in range(self.batch_size)]
+                img = torch.stack([item["real_img"] for item in items])
+                mask = torch.stack([item["mask"] for item in items])
+                loss = nn.functional.binary_cross_entropy_with_logits(network(img), mask)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+    @torch.no_grad()
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        network = self.network
+        if next(network.parameters()).device != img.device:
+            self._network = network = network.to(img.device)
+        logits = network(img.detach().float().clamp(-1, 1))
+        return (torch.sigmoid(logits) > self.threshold).to(img.dtype)
+
+    def describe(self) -> dict:
+        return {
+            "name": "embedded_face",
+            "resolution": self.resolution,
+            "steps": self.steps,
+            "seed": self.seed,
+        }
 
 
 class CAGANModule(CompressionModule):
@@ -121,7 +222,7 @@ class CAGANModule(CompressionModule):
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
-        metrics: nn.Module | None = None,
+        metrics: GenerativeMetrics | None = None,
         eval_max_images: int | None = None,
         grid_size: int = 16,
         step_seed: int | None = 0,

@@ -33,7 +33,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import OptimizerCallable
-from torch import Tensor, nn
+from torch import Tensor
 
 from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
 from lightning_gancomp.methods.base import (
@@ -45,6 +45,7 @@ from lightning_gancomp.methods.base import (
     style_w_plus,
 )
 from lightning_gancomp.methods.cagan import CAGANModule, StudentInit
+from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import GanNet
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentMask, DiversityAwareScorer
 from lightning_gancomp.pruning.plan import PruningPolicy
@@ -140,7 +141,7 @@ class DCPModule(CAGANModule):
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
-        metrics: nn.Module | None = None,
+        metrics: GenerativeMetrics | None = None,
         eval_max_images: int | None = None,
         grid_size: int = 16,
         step_seed: int | None = 0,

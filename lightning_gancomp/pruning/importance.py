@@ -85,15 +85,22 @@ class FaceParserMask(ContentMask):
         mode: Literal["pruning", "distillation"] = "pruning",
         network: nn.Module | None = None,
     ) -> None:
-        from lightning_gancomp.nets.bisenet import FaceParser  # heavy: import on use
+        self.weights_path, self.mode, self.network = weights_path, mode, network
+        self._parser: nn.Module | None = None  # built on first use: configs load without the file
 
-        self.weights_path, self.mode = weights_path, mode
-        self.parser = FaceParser(weights_path, network=network, mode=mode)
+    @property
+    def parser(self) -> nn.Module:
+        if self._parser is None:
+            from lightning_gancomp.nets.bisenet import FaceParser  # heavy: import on use
+
+            self._parser = FaceParser(self.weights_path, network=self.network, mode=self.mode)
+        return self._parser
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        if self.parser.mean.device != img.device:
-            self.parser = self.parser.to(img.device)
-        return self.parser.content_mask(img.detach()).to(img.dtype)
+        parser = self.parser
+        if parser.mean.device != img.device:
+            self._parser = parser = parser.to(img.device)
+        return parser.content_mask(img.detach()).to(img.dtype)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "face_parser", "weights_path": self.weights_path, "mode": self.mode}
