@@ -36,11 +36,63 @@ from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
     "profile": {"model", "datamodule"},
+    "prune": {"model", "datamodule"},
+    "export": {"model", "datamodule"},
 }
 
 
 class GancompTrainer(pl.Trainer):
     """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops."""
+
+    def prune(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule | None = None,
+        output: str | None = None,
+        plan_path: str | None = None,
+        teacher_path: str | None = None,
+        plan: str | None = None,
+    ) -> None:
+        """Score the teacher's channels, choose the kept ones, cut them out (pruning package).
+
+        Uses the method's pruning recipe (``model.init_args.scorer`` / ``policy``) and its
+        ``teacher_path``; writes the student checkpoint (default: the config's ``student_path``)
+        and the plan JSON (default: ``<output stem>.plan.json``), and prints params/MACs.
+
+        Args:
+            model: a compression method with a pruning recipe (CAGAN, DCP).
+            datamodule: unused; accepted because the CLI always passes it.
+            output: student checkpoint path (overrides the config's ``student_path``).
+            plan_path: where to write the plan JSON.
+            teacher_path: teacher checkpoint (overrides the config's ``teacher_path``).
+            plan: apply an existing plan JSON instead of scoring.
+        """
+        from lightning_gancomp.pruning.commands import prune_method
+
+        prune_method(model, output=output, plan_path=plan_path, teacher_path=teacher_path, plan=plan)
+
+    def export(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule | None = None,
+        checkpoint: str | None = None,
+        output: str = "generator.pt",
+        key: str | None = None,
+        torchscript: str | None = None,
+    ) -> None:
+        """Write a plain generator file (weights + widths) and optionally TorchScript.
+
+        Args:
+            model: the configured method (its ``student_path`` is the default checkpoint).
+            datamodule: unused; accepted because the CLI always passes it.
+            checkpoint: training or pruned checkpoint (G-EMA unless ``key`` names another net).
+            output: plain generator file, loadable with ``load_generator`` alone.
+            key: network in the checkpoint (``g_ema`` default, ``g``, ``teacher``).
+            torchscript: also write a traced TorchScript module here.
+        """
+        from lightning_gancomp.pruning.commands import export_method
+
+        export_method(model, checkpoint=checkpoint, output=output, key=key, torchscript=torchscript)
 
     def profile(
         self,
