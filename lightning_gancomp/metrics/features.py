@@ -15,6 +15,7 @@ features) and IS (the logits), so the network runs once per batch, not once per 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Literal
 
@@ -107,6 +108,9 @@ class InceptionFeatureExtractor(nn.Module):
             ) from err
         self.antialias = antialias
         self.tag = f"inception-v3-tfidelity-{'antialias' if antialias else 'tf1resize'}"
+        if weights_path is not None and os.path.basename(weights_path) != INCEPTION_WEIGHTS_FILE:
+            # Not the official file: keep its real statistics apart from the official ones.
+            self.tag += "-" + hashlib.sha1(os.path.abspath(weights_path).encode()).hexdigest()[:8]
         self.description = "torch-fidelity Inception-v3 (TF FID weights)" + (
             ", antialiased resize (not TF-compatible)" if antialias else ", TF-1.x resize"
         )
