@@ -58,17 +58,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_step(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
+def time_steps(
+    steps: dict[str, Callable[[], None]], device: torch.device, warmup: int, repeats: int
+) -> dict[str, float]:
+    """Median seconds per step; variants are timed round-robin so load drifts hit all alike."""
     for _ in range(warmup):
-        step()
+        for step in steps.values():
+            step()
     synchronize(device)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def set_fused(g: StyleGAN2Generator, fused: bool) -> StyleGAN2Generator:
@@ -99,9 +104,10 @@ def bench(device: torch.device, resolution: int, batch: int, warmup: int, repeat
 
         return run
 
-    t_grouped = time_step(step(grouped), device, warmup, repeats)
-    t_naive = time_step(step(naive), device, warmup, repeats)
-    t_shared = time_step(step(shared), device, warmup, repeats)
+    medians = time_steps(
+        {"grouped": step(grouped), "naive": step(naive), "shared": step(shared)}, device, warmup, repeats
+    )
+    t_grouped, t_naive, t_shared = medians["grouped"], medians["naive"], medians["shared"]
     ms = {
         name: 1000 * t / batch
         for name, t in (("grouped", t_grouped), ("naive", t_naive), ("shared", t_shared))
