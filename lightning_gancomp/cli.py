@@ -79,6 +79,7 @@ class GancompTrainer(pl.Trainer):
         output: str = "generator.pt",
         key: str | None = None,
         torchscript: str | None = None,
+        torchscript_batch_size: int = 1,
     ) -> None:
         """Write a plain generator file (weights + widths) and optionally TorchScript.
 
@@ -89,10 +90,18 @@ class GancompTrainer(pl.Trainer):
             output: plain generator file, loadable with ``load_generator`` alone.
             key: network in the checkpoint (``g_ema`` default, ``g``, ``teacher``).
             torchscript: also write a traced TorchScript module here.
+            torchscript_batch_size: the batch size the trace is recorded (and runs) at.
         """
         from lightning_gancomp.pruning.commands import export_method
 
-        export_method(model, checkpoint=checkpoint, output=output, key=key, torchscript=torchscript)
+        export_method(
+            model,
+            checkpoint=checkpoint,
+            output=output,
+            key=key,
+            torchscript=torchscript,
+            torchscript_batch_size=torchscript_batch_size,
+        )
 
     def profile(
         self,

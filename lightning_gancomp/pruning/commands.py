@@ -195,14 +195,17 @@ def export(
     output: str,
     key: str | None = None,
     torchscript: str | None = None,
+    torchscript_batch_size: int = 1,
     check_tolerance: float = 1e-5,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Write the checkpoint's generator (G-EMA unless ``key`` says otherwise) as a plain file.
 
     ``torchscript``: also write a traced module (inputs: z, or z and labels, or an image; the
-    StyleGAN2 trace uses the stored noise buffers). Both files are reloaded and compared with
-    the checkpoint's generator; a difference above ``check_tolerance`` is an error.
+    StyleGAN2 trace uses the stored noise buffers). A trace records shapes: StyleGAN2's
+    modulated convs fold the batch into conv groups, so the module runs at
+    ``torchscript_batch_size`` only. Both files are reloaded and compared with the checkpoint's
+    generator; a difference above ``check_tolerance`` is an error.
     """
     net = (load_generator(checkpoint, key=key) if key else load_generator(checkpoint)).cpu().eval()
     save_generator(net, output)
@@ -216,6 +219,9 @@ def export(
         raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
     max_script = None
     if torchscript is not None:
+        inputs = example_inputs(net, batch=torchscript_batch_size)
+        with torch.no_grad():
+            expected = reference(*inputs)
         with torch.no_grad(), warnings.catch_warnings():
             # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
             warnings.simplefilter("ignore", FutureWarning)
@@ -235,6 +241,8 @@ def export(
         if max_script > check_tolerance:
             raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
     log(f"exported {type(net).__name__} ({count_params(net):,} params) to {output}")
+    if torchscript is not None:
+        log(f"TorchScript {torchscript} traced for batch size {torchscript_batch_size}")
     log(f"reload check: max |diff| {max_plain:.3g}")
     if torchscript is not None:
         log(f"TorchScript {torchscript}: max |diff| {max_script:.3g}")
@@ -301,10 +309,18 @@ def export_method(
     output: str = "generator.pt",
     key: str | None = None,
     torchscript: str | None = None,
+    torchscript_batch_size: int = 1,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file."""
     checkpoint = checkpoint or _method_file(model, "student")
     if checkpoint is None:
         raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
-    return export(checkpoint, output, key=key, torchscript=torchscript, log=log)
+    return export(
+        checkpoint,
+        output,
+        key=key,
+        torchscript=torchscript,
+        torchscript_batch_size=torchscript_batch_size,
+        log=log,
+    )
