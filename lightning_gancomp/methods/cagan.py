@@ -323,15 +323,18 @@ class CAGANModule(CompressionModule):
         for name, path in self.weight_files.items():
             loaded = loaders[name](os.path.expanduser(path))
             target = targets[name]
-            if type(loaded) is not type(target) or loaded.config != target.config:
-                differing = sorted(k for k in target.config if loaded.config.get(k) != target.config[k])
+            # arguments left at None in the config (e.g. default widths) are not compared: the
+            # strict state-dict load below still checks every shape
+            differing = sorted(
+                k for k, v in target.config.items() if v is not None and loaded.config.get(k, v) != v
+            )
+            if type(loaded) is not type(target) or differing:
+                detail = "; ".join(
+                    f"{k}: file {loaded.config.get(k)} vs config {target.config[k]}" for k in differing[:2]
+                )
                 raise CheckpointMismatchError(
                     f"{path}: holds a {type(loaded).__name__} that differs from the configured {name} "
-                    f"({type(target).__name__}) in {differing or 'class'}; e.g. "
-                    + "; ".join(
-                        f"{k}: file {loaded.config.get(k)} vs config {target.config.get(k)}"
-                        for k in differing[:2]
-                    )
+                    f"({type(target).__name__}){': ' + detail if detail else ''}"
                 )
             load_state_dict_strict(target, loaded.state_dict(), path)
 
