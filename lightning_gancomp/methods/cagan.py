@@ -144,7 +144,8 @@ class EmbeddedFaceMask(ContentMask):
         from lightning_gancomp.data.embedded import EmbeddedImages
 
         data = EmbeddedImages(length=self.steps * self.batch_size, resolution=self.resolution, seed=self.seed)
-        with torch.random.fork_rng(devices=[]):
+        # enable_grad: the first call may come from inside no_grad (mask providers run there)
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(self.seed)
             for module in network:
                 if isinstance(module, nn.Conv2d):

@@ -1,0 +1,121 @@
+"""`gancomp prune / profile / fit / export` on the shrunk embedded CAGAN and DCP configs."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+from lightning_gancomp.checkpoints import load_generator
+from lightning_gancomp.cli import main
+from lightning_gancomp.nets.base import net_payload
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEACHER = [16, 16, 16, 16, 16, 16, 8, 8]
+STUDENT = [5, 5, 5, 5, 5, 5, 3, 3]  # removal ratio 0.7
+
+
+def run(args, capsys):
+    saved, sys.argv = sys.argv, ["gancomp"]
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        sys.argv = saved
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def shrink(tmp_path, teacher):
+    g = "lightning_gancomp.nets.stylegan2.StyleGAN2Generator"
+    return [
+        f"--model.init_args.teacher.init_args.channels=[{','.join(map(str, TEACHER))}]",
+        f"--model.init_args.student.init_args.channels=[{','.join(map(str, STUDENT))}]",
+        "--model.init_args.discriminator.init_args.channels=[8,8,8,8]",
+        f"--model.init_args.teacher_path={teacher}",
+        f"--model.init_args.discriminator_path={teacher}",
+        f"--model.init_args.student_path={tmp_path / 'pruned.ckpt'}",
+        "--model.init_args.metrics=null",
+        "--model.init_args.eval_l1_samples=0",
+        "--model.init_args.eval_pr_samples=0",
+        f"--trainer.default_root_dir={tmp_path / 'run'}",
+        "--trainer.logger=false",
+        "--trainer.callbacks=[]",
+    ] + ([] if g is None else [])
+
+
+@pytest.fixture()
+def teacher(tmp_path):
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(32, z_dim=64, w_dim=64, n_mapping=2, channels=TEACHER)
+    d = StyleGAN2Discriminator(32, channels=[8, 8, 8, 8])
+    path = tmp_path / "teacher.ckpt"
+    torch.save({"gancomp_nets": {"g_ema": net_payload(g), "d": net_payload(d)}}, path)
+    return path
+
+
+def test_cagan_prune_profile_fit_export_through_the_cli(tmp_path, teacher, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = os.path.join(REPO, "configs", "cagan", "ffhq256_embedded.yaml")
+    common = shrink(tmp_path, teacher)
+    mask = [
+        "--model.init_args.scorer.init_args.n_samples=4",
+        "--model.init_args.scorer.init_args.batch_size=2",
+        "--model.init_args.scorer.init_args.mask.init_args.steps=5",
+        f"--model.init_args.scorer.init_args.mask.init_args.cache_dir={tmp_path}",
+        "--model.init_args.kd_mask.init_args.steps=5",
+        f"--model.init_args.kd_mask.init_args.cache_dir={tmp_path}",
+    ]
+    code, out, err = run(["profile", "-c", config, *common, "--repeats=1", "--warmup=0"], capsys)
+    assert code == 0, err
+    assert "teacher" in out and "student" in out  # sizes from the config alone: no file read yet
+    code, out, err = run(["prune", "-c", config, *common, *mask], capsys)
+    assert code == 0, err
+    assert "teacher StyleGAN2Generator: params" in out and "MAC reduction" in out
+    student = load_generator(tmp_path / "pruned.ckpt")
+    assert student.channels == STUDENT and os.path.exists(tmp_path / "pruned.plan.json")
+    fit = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=0"]
+    data = [
+        "--data.init_args.embedded_length=16",
+        "--data.init_args.val_size=4",
+        "--data.init_args.batch_size=4",
+    ]
+    code, _, err = run(["fit", "-c", config, *common, *mask, *fit, *data], capsys)
+    assert code == 0, err
+    code, out, err = run(
+        [
+            "export",
+            "-c",
+            config,
+            *common,
+            f"--checkpoint={tmp_path / 'pruned.ckpt'}",
+            f"--output={tmp_path / 'g.pt'}",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert load_generator(tmp_path / "g.pt").channels == STUDENT
+
+
+def test_dcp_prune_warns_when_config_student_differs_and_missing_teacher_is_one_line(
+    tmp_path, teacher, capsys
+):
+    config = os.path.join(REPO, "configs", "dcp", "church256_embedded.yaml")
+    common = shrink(tmp_path, teacher)
+    scorer = [
+        "--model.init_args.scorer.init_args.n_samples=4",
+        "--model.init_args.scorer.init_args.n_pca_samples=100",
+        "--model.init_args.scorer.init_args.n_directions=3",
+        "--model.init_args.policy.init_args.ratio=0.5",
+    ]
+    code, out, err = run(["prune", "-c", config, *common, *scorer], capsys)
+    assert code == 0, err
+    assert "warning: the configured student differs" in out
+    assert load_generator(tmp_path / "pruned.ckpt").channels == [8, 8, 8, 8, 8, 8, 4, 4]
+    code, _, err = run(
+        ["prune", "-c", config, *common, *scorer, f"--teacher_path={tmp_path / 'nope.ckpt'}"], capsys
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "nope.ckpt" in err
