@@ -1,6 +1,7 @@
 """CAGAN / DCP distillation modules: student init, relation loss, main directions, short fits."""
 
 import copy
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -136,7 +137,6 @@ def test_cagan_fit_trains_student_keeps_teacher_frozen_and_masks_with_teacher_im
 
 def test_dcp_fit_logs_relation_loss_and_rejects_bad_layers():
     teacher, student, disc = tiny_pair()
-    pruned_conv1 = student.conv1.conv.weight.detach().clone()
     module = DCPModule(
         teacher=teacher,
         student=copy.deepcopy(student),
@@ -168,3 +168,20 @@ def test_dcp_random_synthesis_init_option():
     assert torch.equal(module.generator.style[1].weight, teacher.style[1].weight)
     assert not torch.equal(module.generator.conv1.conv.weight, pruned_conv1)
     assert torch.equal(module.generator_ema.conv1.conv.weight, module.generator.conv1.conv.weight)
+
+
+def test_embedded_face_mask_learns_the_dataset_masks_and_caches(tmp_path):
+    from lightning_gancomp.data.embedded import EmbeddedImages
+    from lightning_gancomp.methods.cagan import EmbeddedFaceMask
+
+    provider = EmbeddedFaceMask(steps=40, batch_size=16, cache_dir=str(tmp_path))
+    held_out = EmbeddedImages(48, 32, seed=99)
+    img = torch.stack([held_out[i]["real_img"] for i in range(48)])
+    truth = torch.stack([held_out[i]["mask"] for i in range(48)])
+    mask = provider(img)
+    assert mask.shape == (48, 1, 32, 32) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    iou = (mask * truth).sum() / ((mask + truth) > 0).sum()
+    assert iou > 1.5 * truth.mean()  # far better than calling everything content
+    assert os.path.exists(provider.cache_path)
+    again = EmbeddedFaceMask(steps=40, batch_size=16, cache_dir=str(tmp_path))
+    assert torch.equal(again(img), mask)
