@@ -114,3 +114,26 @@ def test_stylegan2_ratio_0p5_widths():
     teacher = StyleGAN2Generator(256)
     plan = uniform_plan(teacher, RandomScorer()(teacher), 0.5)
     assert student_config(teacher, plan)["channels"] == [256] * 10 + [128, 128, 64, 64]
+
+
+@pytest.mark.parametrize("family", ["sngan", "biggan", "resnet_instance"])
+def test_content_aware_scores_every_generator_task(family):
+    from lightning_gancomp.pruning.importance import ContentAwareScorer
+
+    net = TINY[family]().eval()
+    with torch.no_grad():  # attention starts as the identity (gamma 0): give it a say, as after training
+        for name, param in net.named_parameters():
+            if name.endswith("gamma"):
+                param.fill_(0.5)
+    inputs = [torch.rand(2, 3, 32, 32) * 2 - 1] if family.startswith("resnet") else None
+    scores = ContentAwareScorer(n_samples=4, batch_size=2, inputs=inputs, progress=False)(net)
+    for group in net.channel_groups():
+        assert scores[group.name].shape == (group.size,)
+        assert torch.isfinite(scores[group.name]).all() and scores[group.name].sum() > 0, group.name
+
+
+def test_image2image_scoring_without_inputs_is_a_clear_error():
+    from lightning_gancomp.pruning.importance import ContentAwareScorer
+
+    with pytest.raises(ValueError, match="image-to-image: scoring needs inputs"):
+        ContentAwareScorer(n_samples=2, batch_size=1, progress=False)(TINY["unet"]())
