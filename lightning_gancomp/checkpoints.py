@@ -129,8 +129,10 @@ def convert_checkpoint(
     fmt = detect_format(obj)
     try:
         return fmt.convert(obj, role, dict(overrides))
-    except (CheckpointError, CheckpointMismatchError):
+    except CheckpointMismatchError:
         raise
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source} ({fmt.name}): {exc}") from exc
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{source} ({fmt.name}): cannot convert: {exc}") from exc
 
