@@ -67,11 +67,17 @@ class SampleGrid(pl.Callback):
         done = int(getattr(pl_module, "batches_done", 0))
         self.write(trainer, pl_module, f"batch_{done:07d}")
 
+    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str) -> None:
+        # ``trainer.log_dir`` broadcasts under DDP: every rank must ask, only rank 0 writes.
+        path = os.path.join(self.output_dir(trainer), f"{stem}.png")
+        self._write_rank_zero(trainer, pl_module, path, stem)
+
     @rank_zero_only
-    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stem: str) -> str:
+    def _write_rank_zero(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, path: str, stem: str
+    ) -> None:
         images, nrow = pl_module.grid_images()
         grid = grid_tensor(images, nrow)
-        path = os.path.join(self.output_dir(trainer), f"{stem}.png")
         save_grid_atomic(grid, path)
         self.last_path = path
         if self.log_images:
@@ -79,4 +85,3 @@ class SampleGrid(pl.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_image(key="samples", images=[grid], step=step, caption=[stem])
-        return path
