@@ -35,6 +35,17 @@ class GanCheckpoint(ModelCheckpoint):
             raise ValueError(f"every_n_batches must be >= 0, got {every_n_batches}")
         self.every_n_batches = every_n_batches or 0
 
+    @property
+    def state_key(self) -> str:
+        # Unique per trigger and directory, so several GanCheckpoints can coexist in one trainer.
+        return self._generate_state_key(
+            monitor=self.monitor,
+            mode=self.mode,
+            every_n_batches=self.every_n_batches,
+            every_n_epochs=self._every_n_epochs,
+            dirpath=self.dirpath,
+        )
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:

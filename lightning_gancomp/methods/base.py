@@ -572,16 +572,18 @@ class AdversarialModule(pl.LightningModule):
 
     # The data order of an epoch comes from the global RNG when its DataLoader iterator is
     # created: for epoch 0 and right after a resume that happens after ``on_fit_start`` / the
-    # sanity check, for later epochs after ``on_train_epoch_start``. Reseeding at all three
-    # makes the order a function of the epoch alone, so a resumed run sees the same batches.
+    # sanity check, for later epochs after ``on_train_epoch_start``. Reseeding at all three from
+    # the number of batches done (an epoch boundary on resume from an end-of-epoch checkpoint)
+    # makes the order a function of the position in training, so a resumed run sees the same
+    # batches as the uninterrupted one. (A mid-epoch resume needs a stateful dataloader.)
     def on_fit_start(self) -> None:
-        self.reseed(-1, self.current_epoch)
+        self.reseed(-1, self.batches_done)
 
     def on_sanity_check_end(self) -> None:
-        self.reseed(-1, self.current_epoch)
+        self.reseed(-1, self.batches_done)
 
     def on_train_epoch_start(self) -> None:
-        self.reseed(-1, self.current_epoch)
+        self.reseed(-1, self.batches_done)
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
