@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
 
@@ -43,6 +44,29 @@ EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
 
 class GancompTrainer(pl.Trainer):
     """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops."""
+
+    def predict(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders: Any = None,
+        datamodule: pl.LightningDataModule | None = None,
+        return_predictions: bool | None = None,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+    ) -> Any:
+        """Generate images: one per item of the datamodule's test split (its labels / input images
+        for conditional and image-to-image models); add ``callbacks.ImageWriter`` to save them.
+
+        The data modules define no predict split, so their test loader is used instead.
+        """
+        if (
+            dataloaders is None
+            and datamodule is not None
+            and not is_overridden("predict_dataloader", datamodule)
+        ):
+            datamodule.setup("test")
+            dataloaders, datamodule = datamodule.test_dataloader(), None
+        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
 
     def prune(
         self,

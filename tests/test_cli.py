@@ -256,3 +256,23 @@ def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path
         capsys,
     )
     assert code == 0 and "test/fid" in out + err
+
+
+def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fit(["-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS], capsys)
+    outputs = []
+    for name in ("a", "b"):
+        code, _, err = run_main(
+            [
+                "predict", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS,
+                "--ckpt_path=runs/quickstart/checkpoints/last.ckpt",
+                "--trainer.callbacks+=lightning_gancomp.callbacks.ImageWriter",
+                f"--trainer.callbacks.output_dir={name}",
+            ],
+            capsys,
+        )  # fmt: skip
+        assert code == 0, err[-2000:]
+        outputs.append({f: (tmp_path / name / f).read_bytes() for f in sorted(os.listdir(tmp_path / name))})
+    assert len(outputs[0]) == 8  # one image per test item (val_size 8)
+    assert outputs[0] == outputs[1]  # seeded by batch index

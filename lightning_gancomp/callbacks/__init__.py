@@ -2,11 +2,13 @@
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO, GanCheckpoint
 from lightning_gancomp.callbacks.evaluation import PeriodicEvaluation
+from lightning_gancomp.callbacks.predictions import ImageWriter
 from lightning_gancomp.callbacks.samples import SampleGrid, grid_tensor, save_grid_atomic
 
 __all__ = [
     "AtomicCheckpointIO",
     "GanCheckpoint",
+    "ImageWriter",
     "PeriodicEvaluation",
     "SampleGrid",
     "grid_tensor",

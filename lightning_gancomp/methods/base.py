@@ -710,7 +710,9 @@ class AdversarialModule(pl.LightningModule):
         self.metrics.reset()
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Generated images in [-1, 1] for a predict batch (its size, labels or inputs)."""
+        """Generated images in [-1, 1] for a predict batch (its size, labels or inputs); latents
+        are seeded by the batch index, so repeated predictions give the same images."""
+        self.reseed(-3, batch_idx)
         reference = batch.get("real_img", batch.get("input_img"))
         inputs = self.sample_inputs(reference.shape[0], batch)
         if self.task == "conditional" and "label" in batch:
