@@ -376,8 +376,6 @@ class CAGANModule(CompressionModule):
     @torch.no_grad()
     def precision_recall_curve(self, num_samples: int, batch_size: int = 32) -> list[dict[str, float]]:
         """Student precision/recall at each truncation ψ, truncating towards its mean latent."""
-        from lightning_gancomp.metrics.precision_recall import precision_recall_over_truncation
-
         net = self.eval_generator()
         rng = torch.Generator(device=self.device).manual_seed(0)
         centre = net.mean_latent(4096, generator=rng) if is_style_based(net) else None
@@ -388,8 +386,5 @@ class CAGANModule(CompressionModule):
                 return net(z).clamp(-1, 1)
             return net(z, truncation=psi, truncation_latent=centre).clamp(-1, 1)
 
-        metrics = self.metrics
-        extract = getattr(metrics, "extract_precision_recall_features", metrics.extract_features)
-        return precision_recall_over_truncation(
-            generate, extract, metrics.real_features(), num_samples, batch_size, self.eval_psis
-        )
+        # real features: the test set's, kept by the metrics object during the test epoch
+        return self.metrics.precision_recall_curve(generate, num_samples, batch_size, self.eval_psis)
