@@ -240,7 +240,14 @@ def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path
     """The README main job, shrunk: checkpoints, a sample grid, metrics, progress bar."""
     monkeypatch.chdir(tmp_path)
     out, err = _fit(
-        ["-c", QUICKSTART, *SHRINK_TEACHER, "--trainer.max_epochs=2", "--trainer.check_val_every_n_epoch=1"],
+        [
+            "-c",
+            QUICKSTART,
+            *SHRINK_TEACHER,
+            "--trainer.max_epochs=2",
+            "--trainer.check_val_every_n_epoch=1",
+            "--trainer.log_every_n_steps=1",
+        ],
         capsys,
     )
     assert "Epoch 1" in out + err  # the progress bar ran
@@ -249,6 +256,7 @@ def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path
     with open("runs/quickstart/version_0/metrics.csv") as handle:
         header = handle.readline().strip().split(",")
     assert {"val/fid", "val/kid", "val/is", "train/g/adv", "train/d/r1", "train/g/pl"} <= set(header)
+    assert {"model/generator_params", "model/generator_macs"} <= set(header)
     g_ema = load_generator("runs/quickstart/checkpoints/last.ckpt")
     assert all(torch.isfinite(p).all() for p in g_ema.parameters())
     code, out, err = run_main(

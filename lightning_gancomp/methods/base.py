@@ -585,6 +585,32 @@ class AdversarialModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.reseed(-1, self.batches_done)
 
+    def on_train_start(self) -> None:
+        """Log ``model/<name>_params`` and ``model/<name>_macs`` (CAGAN convention for StyleGAN2,
+        torchprofile otherwise) of the generators once, so runs can be compared by size."""
+        if self.trainer.is_global_zero and self.loggers:
+            sizes = self.model_complexity()
+            for logger in self.loggers:
+                logger.log_metrics(sizes, step=0)
+
+    def model_complexity(self) -> dict[str, float]:
+        from lightning_gancomp.metrics import complexity
+
+        sizes: dict[str, float] = {}
+        for name, net in self.profile_networks().items():
+            sizes[f"model/{name}_params"] = float(complexity.count_parameters(net))
+            try:
+                sizes[f"model/{name}_macs"] = float(complexity.cagan_stylegan2_macs(net))
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+                was_training = net.training
+                net.eval()
+                try:
+                    inputs = complexity.example_inputs_for(net, batch_size=1)
+                    sizes[f"model/{name}_macs"] = float(complexity.torchprofile_macs(net, *inputs))
+                finally:
+                    net.train(was_training)
+        return sizes
+
     # -- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(
