@@ -284,3 +284,22 @@ def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
         outputs.append({f: (tmp_path / name / f).read_bytes() for f in sorted(os.listdir(tmp_path / name))})
     assert len(outputs[0]) == 8  # one image per test item (val_size 8)
     assert outputs[0] == outputs[1]  # seeded by batch index
+
+
+def test_pix2pix_config_trains_image_to_image_through_the_same_base(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fit(
+        [
+            "-c", config_path("teacher", "pix2pix_embedded.yaml"),
+            "--trainer.limit_train_batches=2", "--trainer.max_epochs=1", "--trainer.limit_val_batches=2",
+            "--trainer.log_every_n_steps=1",
+            "--data.init_args.embedded_length=16", "--data.init_args.val_size=8",
+        ],
+        capsys,
+    )  # fmt: skip
+    generator = load_generator("runs/pix2pix/checkpoints/last.ckpt")
+    assert type(generator).__name__ == "ResnetGenerator" and generator.config["ngf"] == 16
+    with open("runs/pix2pix/version_0/metrics.csv") as handle:
+        header = set(handle.readline().strip().split(","))
+    assert {"train/g/rec_l1", "train/d/adv", "val/fid"} <= header
+    assert glob.glob("runs/pix2pix/version_0/samples/*.png")
