@@ -4,6 +4,7 @@ import math
 import os
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from _tiny import (
     DictDataModule,
@@ -58,8 +59,12 @@ def test_teacher_frozen_unchanged_and_never_optimised():
 
 def test_phase_schedule_and_global_step_count():
     module = AdversarialModule(
-        tiny_stylegan2(), tiny_discriminator(), r1=R1Penalty(), r1_interval=2,
-        path_length=PathLengthPenalty(), pl_interval=3,
+        tiny_stylegan2(),
+        tiny_discriminator(),
+        r1=R1Penalty(),
+        r1_interval=2,
+        path_length=PathLengthPenalty(),
+        pl_interval=3,
     )
     ran: list[str] = []
     original = module.phases
@@ -89,8 +94,12 @@ def _recorder(phase, ran):
 
 def test_lazy_regularisation_correction_of_optimizers():
     module = AdversarialModule(
-        tiny_stylegan2(), tiny_discriminator(), r1=R1Penalty(), r1_interval=16,
-        path_length=PathLengthPenalty(), pl_interval=4,
+        tiny_stylegan2(),
+        tiny_discriminator(),
+        r1=R1Penalty(),
+        r1_interval=16,
+        path_length=PathLengthPenalty(),
+        pl_interval=4,
     )
     g_opt, d_opt = module.configure_optimizers()
     assert g_opt.param_groups[0]["lr"] == pytest.approx(0.002 * 4 / 5)
@@ -153,10 +162,14 @@ def test_checkpoint_holds_net_payloads_for_load_generator(tmp_path):
 def test_resume_with_other_architecture_fails_naming_network(tmp_path):
     module = compression()
     ckpt_cb = GanCheckpoint(dirpath=tmp_path, every_n_batches=1, save_last=True)
-    quiet_trainer(limit_train_batches=1, callbacks=[ckpt_cb], enable_checkpointing=True).fit(module, DictDataModule())
+    quiet_trainer(limit_train_batches=1, callbacks=[ckpt_cb], enable_checkpointing=True).fit(
+        module, DictDataModule()
+    )
     other = compression(student=tiny_stylegan2(6))
     with pytest.raises(CheckpointMismatchError, match=r"\[generator\].*first shape conflict"):
-        quiet_trainer(limit_train_batches=2, max_epochs=2).fit(other, DictDataModule(), ckpt_path=tmp_path / "last.ckpt")
+        quiet_trainer(limit_train_batches=2, max_epochs=2).fit(
+            other, DictDataModule(), ckpt_path=tmp_path / "last.ckpt"
+        )
 
 
 def test_nan_loss_stops_before_the_step_and_keeps_last_good_checkpoint(tmp_path):
@@ -164,7 +177,9 @@ def test_nan_loss_stops_before_the_step_and_keeps_last_good_checkpoint(tmp_path)
     ckpt_cb = GanCheckpoint(dirpath=tmp_path, every_n_batches=1, save_last=True)
     # item 13 is in the 4th batch (batch size 4) → batches 0..2 fine, batch 3 poisoned
     data = DictDataModule(length=16, nan_at=13)
-    with pytest.raises(NonFiniteLossError, match=r"phase 'D main' at batch 3.*last good checkpoint: .*last\.ckpt"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"phase 'D main' at batch 3.*last good checkpoint: .*last\.ckpt"
+    ):
         quiet_trainer(callbacks=[ckpt_cb], enable_checkpointing=True).fit(module, data)
     state = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert state["gancomp_state"]["batches_done"] == 3
@@ -249,10 +264,40 @@ def test_teacher_or_student_file_paths(tmp_path):
     save_generator(tiny_stylegan2(8), tmp_path / "teacher.pt")
     save_generator(tiny_stylegan2(4), tmp_path / "student.pt")
     module = CompressionModule(
-        teacher_path=str(tmp_path / "teacher.pt"), student_path=str(tmp_path / "student.pt"),
+        teacher_path=str(tmp_path / "teacher.pt"),
+        student_path=str(tmp_path / "student.pt"),
         discriminator=tiny_discriminator(),
     )
     assert module.teacher.config["channels"] == [8] * 4 and module.student.config["channels"] == [4] * 4
     with pytest.raises(ValueError, match="either teacher or teacher_path"):
-        CompressionModule(teacher=tiny_stylegan2(), teacher_path=str(tmp_path / "teacher.pt"),
-                          discriminator=tiny_discriminator())
+        CompressionModule(
+            teacher=tiny_stylegan2(),
+            teacher_path=str(tmp_path / "teacher.pt"),
+            discriminator=tiny_discriminator(),
+        )
+
+
+def test_periodic_evaluation_callback_every_n_batches_leaves_training_rng_alone():
+    from lightning_gancomp.callbacks import PeriodicEvaluation
+
+    class Recorder(pl.Callback):
+        def __init__(self):
+            self.losses = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.losses.append(float(trainer.callback_metrics["train/g/total"]))
+
+    def run(with_eval):
+        torch.manual_seed(0)
+        module = AdversarialModule(tiny_stylegan2(), tiny_discriminator(), metrics=CountingMetrics())
+        evaluation = PeriodicEvaluation(every_n_batches=2, max_images=4)
+        recorder = Recorder()
+        callbacks = [recorder] + ([evaluation] if with_eval else [])
+        quiet_trainer(limit_train_batches=4, callbacks=callbacks).fit(module, DictDataModule())
+        return evaluation, recorder.losses
+
+    evaluation, losses = run(True)
+    _, losses_without = run(False)
+    assert [done for done, _ in evaluation.history] == [2, 4]
+    assert all(results == {"fid": 4 + 4000.0} for _, results in evaluation.history)  # 4 real + 4 fake
+    assert losses == losses_without  # evaluating does not change what training draws
