@@ -19,6 +19,7 @@ from _cli_helpers import (
 
 from lightning_gancomp.checkpoints import load_generator
 from lightning_gancomp.cli import GancompCLI, GancompTrainer, main, one_line
+from lightning_gancomp.data import UnconditionalDataModule
 
 
 @pytest.fixture
@@ -29,6 +30,15 @@ def teacher_ckpt(tmp_path_factory) -> str:
 
 SUBCOMMANDS = ["fit", "validate", "test", "predict", "profile"]
 NO_METRICS = ["--model.init_args.metrics=null"]
+
+
+def single_error_line(err: str) -> str:
+    """stderr ends with exactly one ``gancomp: error:`` line and holds no traceback (library
+    warnings printed earlier are allowed)."""
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("gancomp: error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in err, err[-2000:]
+    return errors[0]
 
 
 def run_main(args, capsys):
@@ -303,3 +313,67 @@ def test_pix2pix_config_trains_image_to_image_through_the_same_base(capsys, tmp_
         header = set(handle.readline().strip().split(","))
     assert {"train/g/rec_l1", "train/d/adv", "val/fid"} <= header
     assert glob.glob("runs/pix2pix/version_0/samples/*.png")
+
+
+class PoisonedAfter(torch.utils.data.Dataset):
+    """Embedded images that turn into NaN after ``after`` items were read (corrupt data mid-run)."""
+
+    def __init__(self, base, after: int) -> None:
+        self.base, self.after, self.reads = base, after, 0
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        self.reads += 1
+        item = dict(self.base[index])
+        if self.reads > self.after:
+            item["real_img"] = torch.full_like(item["real_img"], float("nan"))
+        return item
+
+
+class NanDataModule(UnconditionalDataModule):
+    """Used by class_path from the NaN test: the 4th training batch (of 8) is NaN."""
+
+    def setup(self, stage=None):
+        super().setup(stage)
+        if not isinstance(self.train_set, PoisonedAfter):
+            self.train_set = PoisonedAfter(self.train_set, after=3 * self.batch_size)
+
+
+def test_nan_loss_is_one_line_and_keeps_last_good_checkpoint(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(
+        [
+            "fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS,
+            "--data=test_cli.NanDataModule", "--data.path=embedded", "--data.resolution=32",
+            "--data.batch_size=8", "--data.embedded_length=64", "--data.val_size=8",
+            "--trainer.limit_train_batches=8",
+            "--trainer.callbacks+=lightning_gancomp.callbacks.GanCheckpoint",
+            "--trainer.callbacks.every_n_batches=1", "--trainer.callbacks.dirpath=good",
+            "--trainer.callbacks.save_last=true",
+        ],
+        capsys,
+    )  # fmt: skip
+    line = single_error_line(err)
+    assert code == 1
+    assert "non-finite loss in phase 'D main' at batch 3" in line and "good/last.ckpt" in line
+    state = torch.load("good/last.ckpt", weights_only=True)
+    assert state["gancomp_state"]["batches_done"] == 3
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+    assert not [f for f in os.listdir("good") if ".tmp" in f]
+
+
+def test_checkpoint_of_another_architecture_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fit(["-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS], capsys)
+    code, _, err = run_main(
+        [
+            "fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, "--trainer.max_epochs=2",
+            "--model.init_args.generator.init_args.channels=[16,16,16,16,16,16,16,16]",
+            "--ckpt_path=runs/quickstart/checkpoints/last.ckpt",
+        ],
+        capsys,
+    )  # fmt: skip
+    line = single_error_line(err)
+    assert code == 1 and "last.ckpt [generator]" in line and "first shape conflict" in line

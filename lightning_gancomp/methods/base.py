@@ -550,13 +550,23 @@ class AdversarialModule(pl.LightningModule):
         finite = bool(torch.isfinite(loss.detach()).all())
         if self.trainer.strategy.reduce_boolean_decision(finite, all=True):
             return
-        checkpoint = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or None
+        checkpoint = self.latest_checkpoint_path()
         kept = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint was written yet"
         raise NonFiniteLossError(
             f"non-finite loss in phase '{phase}' at batch {self.batches_done} "
             f"(value {loss.detach().float().item()}); "
             f"training stopped before the optimizer step, {kept}"
         )
+
+    def latest_checkpoint_path(self) -> str | None:
+        """The newest checkpoint any checkpoint callback wrote in this run (None if none)."""
+        paths = [
+            path
+            for callback in self.trainer.checkpoint_callbacks
+            for path in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", ""))
+            if path and os.path.isfile(path)
+        ]
+        return max(paths, key=os.path.getmtime) if paths else None
 
     @torch.no_grad()
     def update_ema(self) -> None:
