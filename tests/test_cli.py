@@ -377,3 +377,20 @@ def test_checkpoint_of_another_architecture_is_one_line(capsys, tmp_path, monkey
     )  # fmt: skip
     line = single_error_line(err)
     assert code == 1 and "last.ckpt [generator]" in line and "first shape conflict" in line
+
+
+def test_cyclegan_config_trains_unpaired_translation(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fit(
+        [
+            "-c", config_path("teacher", "cyclegan_embedded.yaml"),
+            "--trainer.limit_train_batches=2", "--trainer.max_epochs=1", "--trainer.limit_val_batches=2",
+            "--data.init_args.embedded_length=16", "--data.init_args.val_size=8",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert type(load_generator("runs/cyclegan/checkpoints/last.ckpt")).__name__ == "ResnetGenerator"
+    assert (
+        type(load_generator("runs/cyclegan/checkpoints/last.ckpt", key="g_ba")).__name__ == "ResnetGenerator"
+    )
+    assert glob.glob("runs/cyclegan/version_0/samples/*.png")

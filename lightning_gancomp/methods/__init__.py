@@ -7,13 +7,15 @@ from lightning_gancomp.methods.base import (
     NonFiniteLossError,
     Phase,
 )
-from lightning_gancomp.methods.gan import GanModule
+from lightning_gancomp.methods.gan import CycleGanModule, GanModule, ImagePool
 
 __all__ = [
     "AdversarialModule",
     "CompressionModule",
+    "CycleGanModule",
     "GanModule",
     "GeneratorInputs",
+    "ImagePool",
     "NonFiniteLossError",
     "Phase",
 ]

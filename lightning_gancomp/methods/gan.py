@@ -10,14 +10,36 @@ regularisers, pix2pix with ``pair_discriminator`` + ``PixelLoss(target=real_img,
 
 The engine (phases, EMA, checkpoints, evaluation, sampling) is :class:`AdversarialModule`; this
 class only fixes the recipe defaults so ``configs/teacher/*.yaml`` stay short.
+
+:class:`CycleGanModule` trains unpaired translation teachers (two generators, two discriminators,
+cycle/identity terms, image history pool) on the same engine.
 """
 
 from __future__ import annotations
 
-from pytorch_lightning.cli import OptimizerCallable
+from typing import Any
 
-from lightning_gancomp.losses import AdversarialLoss, LossTerm, PathLengthPenalty, R1Penalty
-from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, AdversarialModule, is_style_based
+import torch
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from lightning_gancomp.losses import (
+    AdversarialLoss,
+    CycleConsistencyLoss,
+    IdentityLoss,
+    LossContext,
+    LossTerm,
+    LSGANLoss,
+    PathLengthPenalty,
+    R1Penalty,
+)
+from lightning_gancomp.methods.base import (
+    STYLEGAN2_EMA_DECAY,
+    AdversarialModule,
+    Phase,
+    generator_task,
+    is_style_based,
+)
 from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import GanNet
 
@@ -83,3 +105,180 @@ class GanModule(AdversarialModule):
             step_seed=step_seed,
             check_finite=check_finite,
         )
+
+
+class ImagePool:
+    """History of generated images for the discriminator (Shrivastava et al. 2017; CycleGAN
+    ``util/image_pool.py``): until ``size`` images are stored each new image is stored and
+    returned; afterwards, with probability 1/2 a stored image is returned and replaced by the new
+    one, else the new image is returned. ``size = 0`` disables the pool.
+    """
+
+    def __init__(self, size: int = 50) -> None:
+        if size < 0:
+            raise ValueError(f"pool size must be >= 0, got {size}")
+        self.size = size
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        if self.size == 0:
+            return images
+        chosen = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                chosen.append(image)
+            elif float(torch.rand(())) > 0.5:
+                slot = int(torch.randint(0, self.size, ()))
+                chosen.append(self.images[slot].clone())
+                self.images[slot] = image
+            else:
+                chosen.append(image)
+        return torch.cat(chosen)
+
+    def state(self) -> Tensor | None:
+        return torch.cat(self.images).cpu() if self.images else None
+
+    def load(self, stacked: Tensor | None, device: torch.device) -> None:
+        self.images = [] if stacked is None else [img.unsqueeze(0).to(device) for img in stacked]
+
+
+class CycleGanModule(AdversarialModule):
+    """Unpaired image-to-image translation (Zhu et al. 2017, CycleGAN), e.g. the teacher of an
+    unpaired compression task. Official: junyanz/pytorch-CycleGAN-and-pix2pix
+    ``models/cycle_gan_model.py``.
+
+    ``generator`` maps A → B (``input_img`` → ``real_img`` domain) and is the one evaluated,
+    sampled and exported; ``generator_ba`` maps B → A. ``discriminator`` judges domain B,
+    ``discriminator_a`` domain A. Per batch: ``G main`` (both generators, LSGAN adversarial terms,
+    cycle consistency both ways, identity both ways), then ``D main`` (both discriminators on real
+    images and on fakes drawn from a 50-image history pool, D loss halved), as the official
+    ``optimize_parameters``. Optimizers cover both generators / both discriminators
+    (official: ``itertools.chain``), Adam 2e-4 (0.5, 0.999) by default.
+
+    Args:
+        cycle: cycle-consistency term (λ = 10), applied to A→B→A and B→A→B.
+        identity: identity term (0.5 · λ = 5), ``G_AB(b) ≈ b`` and ``G_BA(a) ≈ a``; None = off.
+        pool_size: discriminator history size (50; 0 = off).
+        Others as :class:`~lightning_gancomp.methods.base.AdversarialModule` (no EMA by default).
+    """
+
+    def __init__(
+        self,
+        generator: GanNet,
+        generator_ba: GanNet,
+        discriminator: GanNet,
+        discriminator_a: GanNet,
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        adversarial: AdversarialLoss | None = None,
+        cycle: CycleConsistencyLoss | None = None,
+        identity: IdentityLoss | None = None,
+        use_identity: bool = True,
+        pool_size: int = 50,
+        ema_decay: float | None = None,
+        metrics: GenerativeMetrics | None = None,
+        eval_max_images: int | None = None,
+        grid_size: int = 8,
+        step_seed: int | None = 0,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(
+            generator=generator,
+            discriminator=discriminator,
+            g_optimizer=g_optimizer or _cyclegan_adam,
+            d_optimizer=d_optimizer or _cyclegan_adam,
+            adversarial=adversarial if adversarial is not None else LSGANLoss(discriminator_scale=0.5),
+            ema_decay=ema_decay,
+            style_mixing_prob=0.0,
+            metrics=metrics,
+            eval_max_images=eval_max_images,
+            grid_size=grid_size,
+            step_seed=step_seed,
+            check_finite=check_finite,
+        )
+        if self.task != "image2image" or generator_task(generator_ba) != "image2image":
+            raise ValueError("CycleGanModule needs two image-to-image generators")
+        self.generator_ba = generator_ba
+        self.discriminator_a = discriminator_a
+        self.cycle = cycle if cycle is not None else CycleConsistencyLoss(10.0)
+        self.identity = (identity if identity is not None else IdentityLoss(5.0)) if use_identity else None
+        self.pool_a = ImagePool(pool_size)  # fakes of domain A for discriminator_a
+        self.pool_b = ImagePool(pool_size)  # fakes of domain B for discriminator
+        self._fakes: tuple[Tensor, Tensor] | None = None
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return [p for net in (self.generator, self.generator_ba) for p in net.parameters() if p.requires_grad]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [
+            p
+            for net in (self.discriminator, self.discriminator_a)
+            for p in net.parameters()
+            if p.requires_grad
+        ]
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("G main", "g", 1, self.generator_main),
+            Phase("D main", "d", 1, self.discriminator_main),
+        ]
+
+    def generator_main(self, batch: dict[str, Tensor]) -> Tensor:
+        real_a, real_b = batch["input_img"], batch["real_img"]
+        fake_b = self.generator(real_a)
+        fake_a = self.generator_ba(real_b)
+        self._fakes = (fake_a.detach(), fake_b.detach())
+        adv_b = self.adversarial.generator_loss(self.discriminator(fake_b))
+        adv_a = self.adversarial.generator_loss(self.discriminator_a(fake_a))
+        cycle_a = self.cycle(
+            LossContext(reconstructed_img=self.generator_ba(fake_b), reconstruction_target=real_a)
+        )
+        cycle_b = self.cycle(
+            LossContext(reconstructed_img=self.generator(fake_a), reconstruction_target=real_b)
+        )
+        total = self.adversarial.weight * (adv_a + adv_b) + self.cycle.weight * (cycle_a + cycle_b)
+        logs = {
+            "adv_ab": adv_b,
+            "adv_ba": adv_a,
+            f"{self.cycle.name}_a": cycle_a,
+            f"{self.cycle.name}_b": cycle_b,
+        }
+        if self.identity is not None:
+            idt_b = self.identity(LossContext(identity_img=self.generator(real_b), identity_target=real_b))
+            idt_a = self.identity(LossContext(identity_img=self.generator_ba(real_a), identity_target=real_a))
+            total = total + self.identity.weight * (idt_a + idt_b)
+            logs.update({f"{self.identity.name}_a": idt_a, f"{self.identity.name}_b": idt_b})
+        logs["total"] = total
+        self.log_train("g", logs)
+        return total
+
+    def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
+        assert self._fakes is not None, "G main runs before D main"
+        fake_a, fake_b = self._fakes
+        loss_b = self.adversarial.discriminator_loss(
+            self.discriminator(batch["real_img"]), self.discriminator(self.pool_b.query(fake_b))
+        )
+        loss_a = self.adversarial.discriminator_loss(
+            self.discriminator_a(batch["input_img"]), self.discriminator_a(self.pool_a.query(fake_a))
+        )
+        self.log_train("d", {"adv_b": loss_b, "adv_a": loss_a})
+        return loss_a + loss_b
+
+    def checkpoint_networks(self) -> dict[str, GanNet]:
+        return {**super().checkpoint_networks(), "g_ba": self.generator_ba, "d_a": self.discriminator_a}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gancomp_state"]["pools"] = {"a": self.pool_a.state(), "b": self.pool_b.state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pools = checkpoint.get("gancomp_state", {}).get("pools", {})
+        self.pool_a.load(pools.get("a"), self.device)
+        self.pool_b.load(pools.get("b"), self.device)
+
+
+def _cyclegan_adam(params: Any) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))

@@ -56,3 +56,71 @@ def test_from_scratch_on_embedded_data_learns_and_keeps_ema_behind():
     assert not torch.equal(ema, now)
     # the discriminator separates real from generated images better than chance after training
     assert metrics["train/d/real_score"] > metrics["train/d/fake_score"]
+
+
+def test_image_pool_fills_then_swaps_half_the_time():
+    from lightning_gancomp.methods import ImagePool
+
+    torch.manual_seed(0)
+    pool = ImagePool(size=4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: images pass through and are stored
+    new = -1.0 - torch.arange(200.0).view(200, 1, 1, 1)  # distinct values
+    out = pool.query(new)
+    from_history = (out != new).flatten()
+    assert 0.35 < from_history.float().mean().item() < 0.65  # about half come from the history
+    # a history image is one of the first four or a new image queried earlier in the batch
+    values, incoming = out.flatten().tolist(), new.flatten().tolist()
+    for i, (value, replaced) in enumerate(zip(values, from_history.tolist())):
+        if replaced:
+            assert value in set(first.flatten().tolist()) | set(incoming[:i])
+    assert len(pool.images) == 4
+    assert torch.equal(ImagePool(0).query(new), new)
+
+
+def test_cyclegan_module_trains_both_directions_and_checkpoints_all_nets(tmp_path):
+    from _tiny import DictDataModule, TinyImageGenerator, TinyPatchDiscriminator
+
+    from lightning_gancomp.callbacks import GanCheckpoint
+    from lightning_gancomp.checkpoints import load_generator
+    from lightning_gancomp.losses import LSGANLoss
+    from lightning_gancomp.methods import CycleGanModule
+
+    module = CycleGanModule(
+        TinyImageGenerator(),
+        TinyImageGenerator(),
+        TinyPatchDiscriminator(3),
+        TinyPatchDiscriminator(3),
+        pool_size=4,
+    )
+    assert isinstance(module.adversarial, LSGANLoss) and module.adversarial.discriminator_scale == 0.5
+    assert module.cycle.weight == 10.0 and module.identity.weight == 5.0
+    g_opt, d_opt = module.configure_optimizers()
+    assert len(g_opt.param_groups[0]["params"]) == 2 * len(list(module.generator.parameters()))
+    assert g_opt.param_groups[0]["lr"] == 2e-4 and g_opt.param_groups[0]["betas"] == (0.5, 0.999)
+    before_ba = {k: v.clone() for k, v in module.generator_ba.state_dict().items()}
+    ckpt = GanCheckpoint(dirpath=tmp_path, every_n_batches=2, save_last=True)
+    trainer = quiet_trainer(limit_train_batches=2, callbacks=[ckpt], enable_checkpointing=True)
+    trainer.fit(module, DictDataModule(kind="image2image"))
+    assert trainer.global_step == 4  # G main + D main per batch
+    keys = set(trainer.callback_metrics)
+    assert {
+        "train/g/cycle_a",
+        "train/g/cycle_b",
+        "train/g/identity_a",
+        "train/g/adv_ab",
+        "train/d/adv_a",
+    } <= keys
+    assert any(not torch.equal(v, before_ba[k]) for k, v in module.generator_ba.state_dict().items())
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert set(state["gancomp_nets"]) == {"g", "d", "g_ba", "d_a"}
+    assert state["gancomp_state"]["pools"]["b"].shape[0] == 4  # full pool saved for an exact resume
+    assert type(load_generator(tmp_path / "last.ckpt", key="g_ba")).__name__ == "TinyImageGenerator"
+    no_identity = CycleGanModule(
+        TinyImageGenerator(),
+        TinyImageGenerator(),
+        TinyPatchDiscriminator(3),
+        TinyPatchDiscriminator(3),
+        use_identity=False,
+    )
+    assert no_identity.identity is None
