@@ -244,6 +244,10 @@ def test_repeated_runs_in_one_directory_keep_saving_config(capsys, tmp_path, mon
     _fit([*args, "--model.init_args.ema_decay=0.25"], capsys)  # a second sweep trial, same log dir
     with open("runs/config.yaml") as handle:
         assert yaml.safe_load(handle)["model"]["init_args"]["ema_decay"] == 0.25
+    # the rerun overwrote last.ckpt (no last-v1.ckpt that resume commands would miss)
+    assert sorted(f for f in os.listdir("runs/quickstart/checkpoints") if f.startswith("last")) == [
+        "last.ckpt"
+    ]
 
 
 def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path, monkeypatch):
