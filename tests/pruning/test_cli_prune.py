@@ -78,12 +78,21 @@ def test_cagan_prune_profile_fit_export_through_the_cli(tmp_path, teacher, capsy
     student = load_generator(tmp_path / "pruned.ckpt")
     assert student.channels == STUDENT and os.path.exists(tmp_path / "pruned.plan.json")
     fit = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=0"]
+    fit += [
+        "--model.init_args.r1=null",
+        "--model.init_args.path_length=null",
+    ]  # regularisers: tested elsewhere
+    light = tmp_path / "light_losses.yaml"  # L1 only: no VGG to build in a unit test
+    light.write_text(
+        "model:\n  init_args:\n    losses:\n      - class_path: lightning_gancomp.losses.PixelLoss\n"
+        "        init_args: {weight: 3.0, masked: true}\n"
+    )
     data = [
         "--data.init_args.embedded_length=16",
         "--data.init_args.val_size=4",
         "--data.init_args.batch_size=4",
     ]
-    code, _, err = run(["fit", "-c", config, *common, *mask, *fit, *data], capsys)
+    code, _, err = run(["fit", "-c", config, "-c", str(light), *common, *mask, *fit, *data], capsys)
     assert code == 0, err
     code, out, err = run(
         [
