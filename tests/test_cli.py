@@ -170,8 +170,8 @@ def test_composable_pieces_run_with_the_quickstart(pieces, capsys, tmp_path, mon
     extra = [a for piece in pieces for a in ("-c", config_path(piece))]
     _fit(["-c", QUICKSTART, *extra, *SHRINK_TEACHER, *NO_METRICS], capsys)
     assert glob.glob("runs/**/config.yaml", recursive=True)
-    if "wandb" in pieces[0]:
-        assert glob.glob("runs/wandb/offline-run-*")
+    if "wandb" in pieces[0]:  # the sample grid reached W&B as an image
+        assert glob.glob("runs/wandb/offline-run-*/files/media/images/samples_*.png")
 
 
 @pytest.mark.parametrize("piece", ["trainer/gpu.yaml", "trainer/ddp.yaml"])
@@ -278,6 +278,11 @@ def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path
         capsys,
     )
     assert code == 0 and "test/fid" in out + err
+    code, out, err = run_main(
+        ["validate", "-c", QUICKSTART, *SHRINK_TEACHER, "--ckpt_path=runs/quickstart/checkpoints/last.ckpt"],
+        capsys,
+    )
+    assert code == 0 and "val/fid" in out + err
 
 
 def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
