@@ -223,6 +223,8 @@ class AdversarialModule(pl.LightningModule):
             ``train/g/<name>``.
         r1: R1 penalty on reals (None = off); ``r1_interval``: lazy interval (StyleGAN2: 16).
         path_length: path length penalty (style-based generators only); ``pl_interval`` (4).
+        generator_interval: one G step every this many batches, D steps on every batch
+            (SN-GAN's ``n_dis`` = 5, pfnet-research/sngan_projection and mimicry; 1 = StyleGAN2).
         style_mixing_prob: probability of style mixing per batch (style-based only; 0.9).
         ema_decay: G-EMA decay per batch (None = no EMA; evaluation then uses ``generator``).
         lazy_reg_correction: apply ``lr·c, beta^c`` for lazily regularised networks.
@@ -251,6 +253,7 @@ class AdversarialModule(pl.LightningModule):
         r1_interval: int = 16,
         path_length: PathLengthPenalty | None = None,
         pl_interval: int = 4,
+        generator_interval: int = 1,
         style_mixing_prob: float = 0.9,
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
@@ -263,8 +266,11 @@ class AdversarialModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        if r1_interval < 1 or pl_interval < 1:
-            raise ValueError(f"r1_interval and pl_interval must be >= 1, got {r1_interval}, {pl_interval}")
+        if min(r1_interval, pl_interval, generator_interval) < 1:
+            raise ValueError(
+                "r1_interval, pl_interval and generator_interval must be >= 1, got "
+                f"{r1_interval}, {pl_interval}, {generator_interval}"
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.generator_ema = freeze(copy.deepcopy(generator)) if ema_decay is not None else None
@@ -277,6 +283,7 @@ class AdversarialModule(pl.LightningModule):
         self.r1_interval = r1_interval
         self.path_length = path_length
         self.pl_interval = pl_interval
+        self.generator_interval = generator_interval
         self.style_mixing_prob = style_mixing_prob
         self.lazy_reg_correction = lazy_reg_correction
         self.pair_discriminator = pair_discriminator
@@ -420,9 +427,10 @@ class AdversarialModule(pl.LightningModule):
         phases = [Phase("D main", "d", 1, self.discriminator_main)]
         if self.r1 is not None:
             phases.append(Phase("D reg", "d", self.r1_interval, self.discriminator_reg))
-        phases.append(Phase("G main", "g", 1, self.generator_main))
+        phases.append(Phase("G main", "g", self.generator_interval, self.generator_main))
         if self.path_length is not None:
-            phases.append(Phase("G reg", "g", self.pl_interval, self.generator_reg))
+            # every pl_interval-th *generator* step
+            phases.append(Phase("G reg", "g", self.pl_interval * self.generator_interval, self.generator_reg))
         return phases
 
     def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
@@ -540,7 +548,8 @@ class AdversarialModule(pl.LightningModule):
             self.manual_backward(loss)
             optimizer.step()
             self.untoggle_optimizer(optimizer)
-        self.update_ema()
+        if self.batches_done % self.generator_interval == 0:
+            self.update_ema()  # only after generator steps
         self.batches_done += 1
         self.log("trainer/batches", float(self.batches_done), on_step=True, on_epoch=False, batch_size=1)
 
@@ -861,6 +870,7 @@ class CompressionModule(AdversarialModule):
         r1_interval: int = 16,
         path_length: PathLengthPenalty | None = None,
         pl_interval: int = 4,
+        generator_interval: int = 1,
         style_mixing_prob: float = 0.9,
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
@@ -898,6 +908,7 @@ class CompressionModule(AdversarialModule):
             r1_interval=r1_interval,
             path_length=path_length,
             pl_interval=pl_interval,
+            generator_interval=generator_interval,
             style_mixing_prob=style_mixing_prob,
             ema_decay=ema_decay,
             lazy_reg_correction=lazy_reg_correction,

@@ -301,3 +301,20 @@ def test_periodic_evaluation_callback_every_n_batches_leaves_training_rng_alone(
     assert [done for done, _ in evaluation.history] == [2, 4]
     assert all(results == {"fid": 4 + 4000.0} for _, results in evaluation.history)  # 4 real + 4 fake
     assert losses == losses_without  # evaluating does not change what training draws
+
+
+def test_generator_interval_is_sngan_n_dis():
+    module = AdversarialModule(
+        TinyCondGenerator(), TinyCondDiscriminator(), generator_interval=3, ema_decay=0.5
+    )
+    ran: list[str] = []
+    original = module.phases
+    module.phases = lambda: [type(p)(p.name, p.optimizer, p.interval, _recorder(p, ran)) for p in original()]
+    ema_updates = []
+    update = module.update_ema
+    module.update_ema = lambda: (ema_updates.append(module.batches_done), update())
+    trainer = quiet_trainer(limit_train_batches=4, max_epochs=2)
+    trainer.fit(module, DictDataModule(kind="conditional", length=16))
+    assert ran.count("D main") == 8 and ran.count("G main") == 3  # G on batches 0, 3, 6
+    assert ema_updates == [0, 3, 6]  # the EMA follows generator steps only
+    assert trainer.global_step == 11
