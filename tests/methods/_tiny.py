@@ -113,7 +113,11 @@ class DictImages(Dataset):
 
 class DictDataModule(pl.LightningDataModule):
     def __init__(
-        self, length: int = 16, resolution: int = 8, kind: str = "unconditional", batch_size: int = 4,
+        self,
+        length: int = 16,
+        resolution: int = 8,
+        kind: str = "unconditional",
+        batch_size: int = 4,
         nan_at: int | None = None,
     ) -> None:
         super().__init__()
@@ -130,8 +134,14 @@ class DictDataModule(pl.LightningDataModule):
 
 def quiet_trainer(**kwargs) -> pl.Trainer:
     defaults = dict(
-        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
     )
     defaults.update(kwargs)
     return pl.Trainer(**defaults)
