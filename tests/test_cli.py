@@ -403,3 +403,27 @@ def test_cyclegan_config_trains_unpaired_translation(capsys, tmp_path, monkeypat
         type(load_generator("runs/cyclegan/checkpoints/last.ckpt", key="g_ba")).__name__ == "ResnetGenerator"
     )
     assert glob.glob("runs/cyclegan/version_0/samples/*.png")
+
+
+def test_checkpoints_are_written_atomically_by_default(tmp_path, monkeypatch):
+    from lightning_gancomp.callbacks import AtomicCheckpointIO
+    from lightning_gancomp.cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["gancomp"])
+    cli = run_cli(["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, "--trainer.fast_dev_run=2"])
+    io = cli.trainer.strategy.checkpoint_io
+    assert isinstance(io, AtomicCheckpointIO)
+    target = tmp_path / "x.ckpt"
+    target.write_bytes(b"old")
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        io.save_checkpoint({"bad": Unpicklable()}, target)
+    assert target.read_bytes() == b"old"  # a failed save leaves the previous file intact
+    assert os.listdir(tmp_path).count("x.ckpt") == 1 and not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+    io.save_checkpoint({"step": torch.tensor(3)}, target)
+    assert torch.load(target, weights_only=True)["step"] == 3
