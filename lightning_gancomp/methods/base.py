@@ -234,7 +234,8 @@ class AdversarialModule(pl.LightningModule):
         eval_max_images: stop feeding metrics after this many real images per evaluation (None:
             every validation batch).
         grid_size: number of images in sample grids.
-        step_seed: base of the per-batch reseeding (None = leave the global RNG alone).
+        step_seed: base of the per-batch reseeding, combined with ``seed_everything``'s seed
+            (None = leave the global RNG alone).
         check_finite: stop on a non-finite loss before the optimizer step.
     """
 
@@ -530,8 +531,11 @@ class AdversarialModule(pl.LightningModule):
             )
 
     def reseed(self, *parts: int) -> None:
+        """Seed the global RNG from (run seed, ``step_seed``, position, rank). The run seed is
+        ``seed_everything``'s (``PL_GLOBAL_SEED``), so runs with different seeds draw differently."""
         if self.step_seed is not None:
-            torch.manual_seed(_derived_seed(self.step_seed, *parts, self.global_rank))
+            run_seed = int(os.environ.get("PL_GLOBAL_SEED", "0"))
+            torch.manual_seed(_derived_seed(run_seed, self.step_seed, *parts, self.global_rank))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self.reseed(self.batches_done)

@@ -318,3 +318,20 @@ def test_generator_interval_is_sngan_n_dis():
     assert ran.count("D main") == 8 and ran.count("G main") == 3  # G on batches 0, 3, 6
     assert ema_updates == [0, 3, 6]  # the EMA follows generator steps only
     assert trainer.global_step == 11
+
+
+def test_step_reseeding_follows_the_run_seed(monkeypatch):
+    module = AdversarialModule(tiny_stylegan2(), tiny_discriminator())
+    draws = {}
+    for seed in ("1", "2", "1"):
+        monkeypatch.setenv("PL_GLOBAL_SEED", seed)
+        module.reseed(5)
+        draws.setdefault(seed, []).append(torch.randn(3))
+    assert torch.equal(draws["1"][0], draws["1"][1])  # same run seed + position → same draw
+    assert not torch.equal(draws["1"][0], draws["2"][0])  # another seed_everything → other draws
+    module.step_seed = None
+    torch.manual_seed(7)
+    expected = torch.randn(3)
+    torch.manual_seed(7)
+    module.reseed(5)
+    assert torch.equal(torch.randn(3), expected)  # step_seed=None leaves the RNG alone
