@@ -151,5 +151,46 @@ def test_validate_channel_groups_catches_wrong_declarations():
                 ChannelGroup("hidden", group.size, group.members + (TensorSlice("second.bias", 0, "aux"),))
             ]
 
-    with pytest.raises(ChannelGroupError, match="second.bias has 3 entries along dim 0, expected 4"):
+    with pytest.raises(
+        ChannelGroupError, match=r"second.bias has 3 entries along dim 0, expected 4 \(offset 0"
+    ):
         validate_channel_groups(_Wrong(hidden=4))
+
+
+class _ConcatGenerator(_ChainGenerator):
+    """``second`` reads ``cat([hidden, extra])``: two groups own windows of one input dim."""
+
+    def __init__(self, hidden: int = 4, extra: int = 3, extra_offset: int | None = None) -> None:
+        super().__init__(hidden=hidden)
+        self.extra_offset = hidden if extra_offset is None else extra_offset
+        self.extra = nn.Conv2d(3, extra, 1)
+        self.second = nn.Conv2d(hidden + extra, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.second(torch.cat([torch.relu(self.first(x)), self.extra(x)], 1))
+
+    def channel_groups(self):
+        extra = ChannelGroup(
+            "extra",
+            self.extra.out_channels,
+            (
+                TensorSlice("extra.weight", 0, "out"),
+                TensorSlice("second.weight", 1, "in", offset=self.extra_offset),
+            ),
+        )
+        return [*super().channel_groups(), extra]
+
+
+def test_validate_channel_groups_checks_windows():
+    # the hidden group's window [0, 4) no longer covers second.weight's 7 inputs: allowed
+    assert [g.name for g in validate_channel_groups(_ConcatGenerator())] == ["hidden", "extra"]
+    with pytest.raises(
+        ChannelGroupError, match=r"second.weight dim 1: window \[0, 4\) of hidden overlaps \[2, 5\)"
+    ):
+        validate_channel_groups(_ConcatGenerator(extra_offset=2))
+    with pytest.raises(
+        ChannelGroupError, match=r"second.weight has 7 entries along dim 1, expected 8 \(offset 5"
+    ):
+        validate_channel_groups(_ConcatGenerator(extra_offset=5))
+    with pytest.raises(ChannelGroupError, match="second.weight has negative offset -1"):
+        validate_channel_groups(_ConcatGenerator(extra_offset=-1))

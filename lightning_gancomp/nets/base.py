@@ -10,9 +10,10 @@ Key ideas (see DESIGN.md):
    feature map: each :class:`ChannelGroup` names the state-dict tensors that write it
    (role ``"out"``), read it (``"in"``) or carry per-channel data beside it (``"aux"``: biases,
    norm parameters, modulation linears, spectral-norm vectors, noise...). A residual stream is
-   one group. Scorers, masks, hypernetworks and surgery only speak in groups, so any scorer
-   works on any architecture, and ``config_for_group_sizes`` tells how group sizes map back to
-   constructor arguments.
+   one group. A layer that reads a concatenation names each part as a window (``offset``) of
+   its input dim, one group per part. Scorers, masks, hypernetworks and surgery only speak in
+   groups, so any scorer works on any architecture, and ``config_for_group_sizes`` tells how
+   group sizes map back to constructor arguments.
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ class TensorSlice:
             reshaped to ``[C, 4, 4]`` has ``block=16``.
         equalized_fan_in: the layer multiplies this weight by ``1/sqrt(fan_in)`` at run time
             (StyleGAN2's equalized learning rate) with ``dim`` the input dim, so slicing it
-            changes the runtime scale; surgery rescales by ``sqrt(kept/size)`` to keep the
-            function (see pruning.surgery).
+            changes the runtime scale; surgery rescales by ``sqrt(kept/total)`` entries along
+            ``dim`` to keep the function (see pruning.surgery).
+        offset: the group's channels occupy entries ``[offset, offset + size * block)`` along
+            ``dim`` (its *window*). Other entries of the tensor belong to other groups or are
+            fixed: a layer reading a concatenation reads each part at its own offset (a U-Net
+            up conv reads ``cat([skip, up_path])``; StyleGAN2's final D conv reads
+            ``cat([features, stddev])``, whose last entry no group owns).
     """
 
     key: str
@@ -57,6 +63,16 @@ class TensorSlice:
     role: Literal["out", "in", "aux"]
     block: int = 1
     equalized_fan_in: bool = False
+    offset: int = 0
+
+    def stop(self, size: int) -> int:
+        """End (exclusive) of the window of a group of ``size`` channels."""
+        return self.offset + size * self.block
+
+    def window(self, tensor: torch.Tensor, size: int, leading: int = 0) -> torch.Tensor:
+        """The entries of ``tensor`` that belong to the group (a view along ``dim``);
+        ``leading`` extra batch dims come first (e.g. per-direction gradients)."""
+        return tensor.narrow(self.dim + leading, self.offset, size * self.block)
 
 
 @dataclass(frozen=True)
@@ -169,8 +185,11 @@ def _capturing_init(cls: type, init: Any) -> Any:
 
 # -- validation -------------------------------------------------------------------------------
 def validate_channel_groups(net: GanNet) -> list[ChannelGroup]:
-    """Check that every declared member exists and has ``size * block`` entries along ``dim``.
+    """Check every declaration: each member exists, its window fits the tensor along ``dim``,
+    and no two windows on the same tensor and dim overlap (one entry, one owner).
 
+    A window smaller than the tensor's extent is allowed (concatenations, fixed entries such as
+    a minibatch-stddev channel), so widths are also checked by surgery's strict reload.
     Raises ChannelGroupError naming the first inconsistent group/key; returns the groups.
     """
     state = net.state_dict()
@@ -183,23 +202,54 @@ def validate_channel_groups(net: GanNet) -> list[ChannelGroup]:
         if not group.members_with_role("in"):
             raise ChannelGroupError(f"group {group.name}: no 'in' member reads it")
         for member in group.members:
-            if member.key not in state:
-                raise ChannelGroupError(f"group {group.name}: no tensor {member.key!r}")
-            tensor = state[member.key]
-            if member.dim >= tensor.dim():
-                raise ChannelGroupError(
-                    f"group {group.name}: {member.key} has {tensor.dim()} dims, member dim {member.dim}"
-                )
-            expected = group.size * member.block
-            if tensor.shape[member.dim] != expected:
-                raise ChannelGroupError(
-                    f"group {group.name}: {member.key} has {tensor.shape[member.dim]} entries along dim "
-                    f"{member.dim}, expected {expected} (size {group.size} x block {member.block})"
-                )
+            _check_member_fits(group, member, state)
         for key in group.score_keys:
             if key not in {m.key for m in group.members_with_role("in")}:
                 raise ChannelGroupError(f"group {group.name}: score key {key} is not an 'in' member")
+    check_disjoint_windows(groups)
     return groups
+
+
+def _check_member_fits(group: ChannelGroup, member: TensorSlice, state: Mapping[str, torch.Tensor]) -> None:
+    if member.key not in state:
+        raise ChannelGroupError(f"group {group.name}: no tensor {member.key!r}")
+    tensor = state[member.key]
+    if member.dim >= tensor.dim():
+        raise ChannelGroupError(
+            f"group {group.name}: {member.key} has {tensor.dim()} dims, member dim {member.dim}"
+        )
+    if member.offset < 0:
+        raise ChannelGroupError(f"group {group.name}: {member.key} has negative offset {member.offset}")
+    if member.stop(group.size) > tensor.shape[member.dim]:
+        raise ChannelGroupError(
+            f"group {group.name}: {member.key} has {tensor.shape[member.dim]} entries along dim "
+            f"{member.dim}, expected {member.stop(group.size)} (offset {member.offset} + size "
+            f"{group.size} x block {member.block})"
+        )
+
+
+def member_windows(groups: list[ChannelGroup]) -> dict[tuple[str, int], list[tuple[int, int, str]]]:
+    """Every ``(key, dim)`` that some group cuts, with its ``(start, stop, group name)`` windows
+    sorted by start."""
+    windows: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
+    for group in groups:
+        for member in group.members:
+            windows.setdefault((member.key, member.dim), []).append(
+                (member.offset, member.stop(group.size), group.name)
+            )
+    return {where: sorted(spans) for where, spans in windows.items()}
+
+
+def check_disjoint_windows(groups: list[ChannelGroup]) -> None:
+    """Two members may cut the same tensor along the same dim only in disjoint windows: an
+    entry owned twice would be kept by one plan and dropped by another."""
+    for (key, dim), spans in member_windows(groups).items():
+        for (start_a, stop_a, name_a), (start_b, stop_b, name_b) in zip(spans, spans[1:]):
+            if start_b < stop_a:
+                raise ChannelGroupError(
+                    f"{key} dim {dim}: window [{start_a}, {stop_a}) of {name_a} overlaps "
+                    f"[{start_b}, {stop_b}) of {name_b}"
+                )
 
 
 # -- state-dict loading with one clear message ------------------------------------------------

@@ -37,7 +37,8 @@ Our state-dict layout uses named modules (``stem.conv.weight``, ``blocks.3.conv2
 layout (``model.10.conv_block.5.weight``...) both ways.
 
 Widths are constructor arguments (a pruned student is the same class with other widths), and
-the networks declare their channel groups for the pruning engine.
+the networks declare their channel groups for the pruning engine (U-Net skip concatenations as
+windows of the reading conv's input, ``TensorSlice.offset``).
 """
 
 from __future__ import annotations
@@ -110,9 +111,10 @@ def _conv_out(prefix: str, conv: nn.Module) -> list[TensorSlice]:
     return slices
 
 
-def _conv_in(prefix: str, conv: nn.Module) -> TensorSlice:
+def _conv_in(prefix: str, conv: nn.Module, offset: int = 0) -> TensorSlice:
+    """The slice that reads a map; ``offset``: where the map starts inside a concatenated input."""
     dim = 0 if isinstance(conv, nn.ConvTranspose2d) else 1
-    return TensorSlice(f"{prefix}.weight", dim, "in")
+    return TensorSlice(f"{prefix}.weight", dim, "in", offset=offset)
 
 
 def _check_widths(name: str, widths: list[int], expected_len: int) -> list[int]:
@@ -480,22 +482,39 @@ class UnetGenerator(GanNet):
         ]
 
     def channel_groups(self) -> list[ChannelGroup]:
-        """Only the bottleneck ``downs.{num_downs-1}`` (read whole by the innermost up conv).
+        """``downs.k``: the down map ``x_k``; ``ups.k`` (k >= 1): the map written by ``ups.k``.
 
-        Every other map is read by a transposed conv through a skip concatenation, i.e. by a
-        channel range at an offset inside that conv's input, which ``TensorSlice`` cannot
-        express yet (it has no offset field); those groups are not declared.
+        Every map but the bottleneck is read through a skip concatenation: ``ups.k`` reads
+        ``cat([x_k, ups.{k+1} output])`` (skip first, see ``forward``), so ``x_k`` is the window
+        at offset 0 of ``ups.k.conv``'s input and the ``ups.{k+1}`` map the window at offset
+        ``down_channels[k]``. Transposed conv weights are ``[in, out, kh, kw]``.
         """
-        k = self.num_downs - 1
-        down, up = self.downs[k], self.ups[k]
+        return [self._down_group(k) for k in range(self.num_downs)] + [
+            self._up_group(k) for k in range(1, self.num_downs)
+        ]
+
+    def _down_group(self, k: int) -> ChannelGroup:
+        """``x_k``: written by ``downs.k`` (+ norm), read by ``downs.{k+1}`` and ``ups.k``."""
+        down = self.downs[k]
         members = _conv_out(f"downs.{k}.conv", down.conv) + _norm_aux(f"downs.{k}.norm", down.norm)
-        members.append(_conv_in(f"ups.{k}.conv", up.conv))
-        return [ChannelGroup(f"downs.{k}", self.down_channels[k], tuple(members))]
+        if k + 1 < self.num_downs:
+            members.append(_conv_in(f"downs.{k + 1}.conv", self.downs[k + 1].conv))
+        members.append(_conv_in(f"ups.{k}.conv", self.ups[k].conv, offset=0))
+        return ChannelGroup(f"downs.{k}", self.down_channels[k], tuple(members))
+
+    def _up_group(self, k: int) -> ChannelGroup:
+        """Output of ``ups.k`` (+ norm), read by ``ups.{k-1}`` after the skip ``x_{k-1}``."""
+        up = self.ups[k]
+        members = _conv_out(f"ups.{k}.conv", up.conv) + _norm_aux(f"ups.{k}.norm", up.norm)
+        skip_width = self.down_channels[k - 1]
+        members.append(_conv_in(f"ups.{k - 1}.conv", self.ups[k - 1].conv, offset=skip_width))
+        return ChannelGroup(f"ups.{k}", self.up_channels[k - 1], tuple(members))
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
         sizes = _check_group_names(self, sizes)
         down = [sizes.get(f"downs.{k}", w) for k, w in enumerate(self.down_channels)]
-        return {**self.config, "down_channels": down, "up_channels": list(self.up_channels)}
+        up = [sizes.get(f"ups.{k + 1}", w) for k, w in enumerate(self.up_channels)]
+        return {**self.config, "down_channels": down, "up_channels": up}
 
 
 # -- PatchGAN discriminator ---------------------------------------------------------------------

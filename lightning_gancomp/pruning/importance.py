@@ -150,24 +150,26 @@ def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Itera
     yield from tqdm(iterable, total=total, desc=desc, unit="batch", dynamic_ncols=True)
 
 
-def _scored_slices(net: GanNet, groups: list[ChannelGroup]) -> dict[str, tuple[TensorSlice, ...]]:
+def _scored_groups(net: GanNet, groups: list[ChannelGroup]) -> dict[str, ChannelGroup]:
+    """The groups by name, after checking that every scored member is a parameter (gradient
+    scorers differentiate with respect to them)."""
     params = dict(net.named_parameters())
     out = {}
     for group in groups:
-        members = group.scored_members()
-        missing = [m.key for m in members if m.key not in params]
+        missing = [m.key for m in group.scored_members() if m.key not in params]
         if missing:
             raise ValueError(f"group {group.name}: scored tensor {missing[0]} is not a parameter")
-        out[group.name] = members
+        out[group.name] = group
     return out
 
 
 def _reduce_to_channels(
-    tensor: torch.Tensor, member: TensorSlice, how: Literal["mean", "sum"], leading: int = 0
+    tensor: torch.Tensor, member: TensorSlice, size: int, how: Literal["mean", "sum"], leading: int = 0
 ) -> torch.Tensor:
-    """``tensor`` has ``leading`` batch dims then the member's shape; returns ``[*lead, C]``."""
+    """``tensor`` has ``leading`` batch dims then the member's shape; returns ``[*lead, size]``
+    from the group's window only (a concatenated input also holds other groups' channels)."""
     dim = member.dim + leading
-    moved = tensor.movedim(dim, -1)  # [..., C*block]
+    moved = member.window(tensor, size, leading).movedim(dim, -1)  # [..., C*block]
     lead_shape = moved.shape[:leading]
     flat = moved.reshape(*lead_shape, -1, moved.shape[-1])  # [*lead, rest, C*block]
     flat = flat.reshape(*lead_shape, flat.shape[-2], -1, member.block)  # [*lead, rest, C, block]
@@ -177,12 +179,15 @@ def _reduce_to_channels(
 
 
 def _group_grad_scores(
-    grads: dict[str, torch.Tensor], slices: dict[str, tuple[TensorSlice, ...]], leading: int
+    grads: dict[str, torch.Tensor], groups: dict[str, ChannelGroup], leading: int
 ) -> dict[str, torch.Tensor]:
     # mean |grad| per channel; several scored members are averaged.
     out = {}
-    for name, members in slices.items():
-        parts = [_reduce_to_channels(grads[m.key].abs(), m, "mean", leading) for m in members]
+    for name, group in groups.items():
+        parts = [
+            _reduce_to_channels(grads[m.key].abs(), m, group.size, "mean", leading)
+            for m in group.scored_members()
+        ]
         out[name] = torch.stack(parts).mean(0)
     return out
 
@@ -336,7 +341,7 @@ class L1Scorer(ChannelScorer):
             if not weights:
                 scores[group.name] = torch.rand(group.size, generator=gen, dtype=torch.float64)
                 continue
-            parts = [_reduce_to_channels(state[m.key].abs().double(), m, "sum") for m in weights]
+            parts = [_reduce_to_channels(state[m.key].abs().double(), m, group.size, "sum") for m in weights]
             scores[group.name] = torch.stack(parts).sum(0).cpu()
         return scores
 
@@ -356,9 +361,9 @@ class _GradientScorer(ChannelScorer):
         device = pick_device(self.device)
         net = net.to(device).eval()
         groups = net.channel_groups()
-        slices = _scored_slices(net, groups)
-        keys = sorted({m.key for members in slices.values() for m in members})
-        return net, groups, slices, keys, device
+        scored_groups = _scored_groups(net, groups)
+        keys = sorted({m.key for group in scored_groups.values() for m in group.scored_members()})
+        return net, groups, scored_groups, keys, device
 
     @staticmethod
     def _params(net: GanNet, keys: list[str]) -> list[nn.Parameter]:
@@ -406,7 +411,7 @@ class ContentAwareScorer(_GradientScorer):
         self.inputs = inputs
 
     def __call__(self, net: GanNet) -> Scores:
-        net, groups, slices, keys, device = self._prepare(net)
+        net, groups, scored_groups, keys, device = self._prepare(net)
         params = self._params(net, keys)
         adapter = GeneratorAdapter(net, self.inputs)
         gen = torch.Generator().manual_seed(self.seed)
@@ -418,7 +423,7 @@ class ContentAwareScorer(_GradientScorer):
             noisy = salt_and_pepper(img, self.mask(img.detach()), self.noise_prob, gen)
             loss = (noisy - img).abs().sum()
             grads = dict(zip(keys, torch.autograd.grad(loss, params)))
-            for name, score in _group_grad_scores(grads, slices, 0).items():
+            for name, score in _group_grad_scores(grads, scored_groups, 0).items():
                 total[name] += score.double().cpu()
         return total
 
@@ -522,7 +527,7 @@ class DiversityAwareScorer(_GradientScorer):
         directions: torch.Tensor,
         params: list[nn.Parameter],
         keys: list[str],
-        slices: dict[str, tuple[TensorSlice, ...]],
+        scored_groups: dict[str, ChannelGroup],
         gen: torch.Generator,
         mean: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
@@ -550,9 +555,11 @@ class DiversityAwareScorer(_GradientScorer):
                     stacklevel=2,
                 )
                 self.per_direction_loop = True
-                return self.direction_magnitudes(adapter, sample, directions, params, keys, slices, gen, mean)
+                return self.direction_magnitudes(
+                    adapter, sample, directions, params, keys, scored_groups, gen, mean
+                )
             grads = {k: torch.cat([p[k] for p in parts]) for k in keys}
-        return _group_grad_scores(grads, slices, leading=1)
+        return _group_grad_scores(grads, scored_groups, leading=1)
 
     def _base_images(
         self, adapter: GeneratorAdapter, sample: dict[str, Any], w: torch.Tensor, n: int, gen: torch.Generator
@@ -622,7 +629,7 @@ class DiversityAwareScorer(_GradientScorer):
         return {k: grads[k] for k in keys}
 
     def __call__(self, net: GanNet) -> Scores:
-        net, groups, slices, keys, device = self._prepare(net)
+        net, groups, scored_groups, keys, device = self._prepare(net)
         params = self._params(net, keys)
         adapter = GeneratorAdapter(net)
         gen = torch.Generator().manual_seed(self.seed)
@@ -635,7 +642,7 @@ class DiversityAwareScorer(_GradientScorer):
         ):
             directions = components[pca.draw(self.n_directions, gen)]
             per_direction = self.direction_magnitudes(
-                adapter, sample, directions, params, keys, slices, gen, mean
+                adapter, sample, directions, params, keys, scored_groups, gen, mean
             )
             for name, g in per_direction.items():
                 g = g.double().cpu()  # [N, C]

@@ -6,15 +6,19 @@ member tensor of every planned group, keep the planned channels along the member
 (``type(net)(**net.config_for_group_sizes(sizes))``) and load the sliced weights strictly.
 Nothing here knows an architecture: StyleGAN2, SN-GAN, BigGAN/SAGAN and Pix2Pix/CycleGAN all
 work through their declared groups (a residual stream is one group, so every block reading or
-writing it is cut consistently).
+writing it is cut consistently). When several groups own windows of the same tensor along the
+same dim (a U-Net up conv reads ``cat([skip, up_path])``), that tensor is cut once with one
+combined index: the kept entries of every window plus every entry no group owns, in order.
 
 Equalized learning rate. StyleGAN2 layers multiply their stored weight by ``1/sqrt(fan_in)`` at
 run time. Slicing an input dimension changes ``fan_in``, so the student's runtime scale grows
 by ``sqrt(size/kept)``. Two behaviours are offered:
 
-* ``rescale_equalized=True`` (default): multiply the sliced weight by ``sqrt(kept/size)`` so
-  the student computes exactly what the teacher computes with the dropped channels' consumer
-  weights zeroed (function-preserving; the property our equivalence tests check).
+* ``rescale_equalized=True`` (default): multiply the sliced weight by ``sqrt(kept/total)``
+  (entries kept along the input dim over all its entries: the fan-in counts every part of a
+  concatenated input, owned by a group or fixed) so the student computes exactly what the
+  teacher computes with the dropped channels' consumer weights zeroed (function-preserving;
+  the property our equivalence tests check).
 * ``rescale_equalized=False``: plain slicing, as CAGAN's official code does
   (lychenyoko/content-aware-gan-compression ``Util/mask_util.py`` ``Mask_the_Generator`` slices
   ``[:, out_mask][:, :, in_mask]`` and loads into a smaller Generator whose EqualConv scale is
@@ -37,17 +41,25 @@ from lightning_gancomp.nets.base import (
     ChannelGroup,
     GanNet,
     TensorSlice,
+    check_disjoint_windows,
     load_state_dict_strict,
 )
 from lightning_gancomp.pruning.plan import PruningPlan
 
 
-def _entry_index(keep: torch.Tensor, block: int) -> torch.Tensor:
-    """Indices along the member dim of the kept channels, each spanning ``block`` entries."""
-    if block == 1:
-        return keep
-    offsets = torch.arange(block, dtype=torch.long)
-    return (keep[:, None] * block + offsets[None, :]).reshape(-1)
+def _entry_index(channels: torch.Tensor, member: TensorSlice) -> torch.Tensor:
+    """Indices along the member dim of ``channels``, each spanning ``block`` entries, shifted
+    to the member's window."""
+    if member.block == 1:
+        return channels + member.offset
+    offsets = torch.arange(member.block, dtype=torch.long)
+    return (channels[:, None] * member.block + offsets[None, :]).reshape(-1) + member.offset
+
+
+def _dropped_channels(group: ChannelGroup, keep: torch.Tensor) -> torch.Tensor:
+    dropped = torch.ones(group.size, dtype=torch.bool)
+    dropped[keep] = False
+    return torch.nonzero(dropped).flatten()
 
 
 def _planned_groups(net: GanNet, plan: PruningPlan) -> list[tuple[ChannelGroup, torch.Tensor]]:
@@ -55,18 +67,28 @@ def _planned_groups(net: GanNet, plan: PruningPlan) -> list[tuple[ChannelGroup, 
     return [(g, plan.keep_index(g.name)) for g in net.channel_groups() if g.name in plan.groups]
 
 
-def _check_disjoint_members(planned: list[tuple[ChannelGroup, torch.Tensor]]) -> None:
-    # Two groups may cut the same tensor along different dims (a conv's in and out), never
-    # along the same dim.
-    seen: dict[tuple[str, int], str] = {}
-    for group, _ in planned:
+def _kept_entries(
+    state: Mapping[str, torch.Tensor], planned: list[tuple[ChannelGroup, torch.Tensor]]
+) -> dict[tuple[str, int], tuple[torch.Tensor, bool]]:
+    """One index per cut ``(key, dim)``: every entry except the dropped channels of every
+    group's window (entries no group owns are kept), with whether the cut changes an
+    equalized-lr fan-in."""
+    dropped_masks: dict[tuple[str, int], torch.Tensor] = {}
+    equalized: dict[tuple[str, int], bool] = {}
+    for group, keep in planned:
+        drop = _dropped_channels(group, keep)
         for member in group.members:
             where = (member.key, member.dim)
-            if where in seen and seen[where] != group.name:
-                raise ValueError(
-                    f"{member.key} dim {member.dim} is a member of both {seen[where]} and {group.name}"
-                )
-            seen[where] = group.name
+            if equalized.setdefault(where, member.equalized_fan_in) != member.equalized_fan_in:
+                raise ValueError(f"{member.key} dim {member.dim}: members disagree on equalized_fan_in")
+            if drop.numel() == 0:
+                continue
+            if where not in dropped_masks:
+                dropped_masks[where] = torch.zeros(state[member.key].shape[member.dim], dtype=torch.bool)
+            dropped_masks[where][_entry_index(drop, member)] = True
+    return {
+        where: (torch.nonzero(~mask).flatten(), equalized[where]) for where, mask in dropped_masks.items()
+    }
 
 
 def slice_state_dict(
@@ -74,24 +96,20 @@ def slice_state_dict(
 ) -> dict[str, torch.Tensor]:
     """The teacher's state dict with every planned group cut down to its kept channels."""
     planned = _planned_groups(net, plan)
-    _check_disjoint_members(planned)
+    check_disjoint_windows(net.channel_groups())
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    for group, keep in planned:
-        if keep.numel() == group.size:
-            continue
-        for member in group.members:
-            state[member.key] = _slice_member(state[member.key], member, keep, group.size, rescale_equalized)
+    for (key, dim), (index, equalized) in _kept_entries(state, planned).items():
+        state[key] = _slice_tensor(state[key], dim, index, equalized and rescale_equalized)
     return state
 
 
-def _slice_member(
-    tensor: torch.Tensor, member: TensorSlice, keep: torch.Tensor, size: int, rescale_equalized: bool
-) -> torch.Tensor:
-    index = _entry_index(keep, member.block).to(tensor.device)
-    sliced = tensor.index_select(member.dim, index)
-    if member.equalized_fan_in and rescale_equalized:
-        # runtime scale 1/sqrt(fan_in) with fan_in ∝ channels: keep W/sqrt(size) = W'/sqrt(kept)
-        sliced = sliced * math.sqrt(keep.numel() / size)
+def _slice_tensor(tensor: torch.Tensor, dim: int, index: torch.Tensor, rescale: bool) -> torch.Tensor:
+    total = tensor.shape[dim]
+    sliced = tensor.index_select(dim, index.to(tensor.device))
+    if rescale:
+        # runtime scale 1/sqrt(fan_in), fan_in ∝ entries along the input dim (all parts of a
+        # concatenation): keep W/sqrt(total) = W'/sqrt(kept)
+        sliced = sliced * math.sqrt(index.numel() / total)
     return sliced.contiguous()
 
 
@@ -131,16 +149,14 @@ def zero_dropped_channels(
     planned = _planned_groups(net, plan)
     state = net.state_dict(keep_vars=True)
     for group, keep in planned:
-        dropped = torch.ones(group.size, dtype=torch.bool)
-        dropped[keep] = False
-        if not dropped.any():
+        drop_channels = _dropped_channels(group, keep)
+        if drop_channels.numel() == 0:
             continue
-        drop_channels = torch.nonzero(dropped).flatten()
         for member in group.members:
             if member.role not in roles:
                 continue
             tensor = state[member.key]
-            index = _entry_index(drop_channels, member.block).to(tensor.device)
+            index = _entry_index(drop_channels, member).to(tensor.device)
             tensor.data.index_fill_(member.dim, index, 0.0)
     return net
 

@@ -10,6 +10,8 @@ from torch import nn
 from lightning_gancomp.checkpoints import load_generator, save_generator
 from lightning_gancomp.nets.base import ChannelGroupError, GanNet, count_params, validate_channel_groups
 from lightning_gancomp.nets.pix2pix import NLayerDiscriminator, ResnetGenerator, UnetGenerator
+from lightning_gancomp.pruning.plan import plan_from_keep
+from lightning_gancomp.pruning.surgery import apply_plan, zero_dropped_channels
 
 
 def on_meta(cls: type[GanNet], **kwargs) -> GanNet:
@@ -118,9 +120,12 @@ def test_group_sizes_map_to_width_arguments():
         g.config_for_group_sizes({"stem": 0})
 
     u = UnetGenerator(ngf=2, num_downs=6)
-    assert [grp.name for grp in validate_channel_groups(u)] == ["downs.5"]
-    smaller_u = UnetGenerator(**u.config_for_group_sizes({"downs.5": 3}))
-    assert smaller_u.down_channels == [2, 4, 8, 16, 16, 3] and smaller_u.up_channels == [2, 4, 8, 16, 16]
+    names = [grp.name for grp in validate_channel_groups(u)]
+    assert names == [f"downs.{k}" for k in range(6)] + [f"ups.{k}" for k in range(1, 6)]
+    unet_sizes = {"downs.5": 3, "downs.0": 1, "ups.1": 5, "ups.5": 7}
+    smaller_u = UnetGenerator(**u.config_for_group_sizes(unet_sizes))
+    assert smaller_u.down_channels == [1, 4, 8, 16, 16, 3] and smaller_u.up_channels == [5, 4, 8, 16, 7]
+    assert {g.name: g.size for g in validate_channel_groups(smaller_u) if g.name in unet_sizes} == unet_sizes
     assert smaller_u(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
     d = NLayerDiscriminator(ndf=2)
@@ -134,28 +139,17 @@ def test_group_sizes_map_to_width_arguments():
 
 
 def _slice_to(net: GanNet, keep: dict[str, torch.Tensor]) -> GanNet:
-    """The smaller network holding the kept channels of every member of every group."""
-    state = {k: v.clone() for k, v in net.state_dict().items()}
-    for group in net.channel_groups():
-        if group.name in keep:
-            for member in group.members:
-                state[member.key] = state[member.key].index_select(member.dim, keep[group.name])
-    small = type(net)(**net.config_for_group_sizes({name: len(idx) for name, idx in keep.items()}))
-    small.load_state_dict(state)
-    return small.eval()
+    """The smaller network holding the kept channels of every member of every group (surgery
+    cuts each member's window; a concatenated input is cut once for all its groups)."""
+    plan = plan_from_keep(net, {name: idx.tolist() for name, idx in keep.items()})
+    return apply_plan(net, plan).eval()
 
 
 def _zero_dropped_writers(net: GanNet, keep: dict[str, torch.Tensor]) -> GanNet:
     """Teacher with the dropped channels' writers (+ norm affine/bias) zeroed: those channels
     are then 0 everywhere, which is what the sliced student computes without them."""
-    state = net.state_dict()
-    for group in net.channel_groups():
-        if group.name in keep:
-            dropped = torch.tensor([i for i in range(group.size) if i not in set(keep[group.name].tolist())])
-            for member in group.members:
-                if member.role != "in":
-                    state[member.key].index_fill_(member.dim, dropped, 0.0)
-    return net
+    plan = plan_from_keep(net, {name: idx.tolist() for name, idx in keep.items()})
+    return zero_dropped_channels(net, plan, roles=("out", "aux"))
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch", "none"])
@@ -189,12 +183,40 @@ def test_groups_are_complete_sliced_equals_zeroed(norm):
         )
 
 
-def test_unet_bottleneck_group_complete():
-    teacher = UnetGenerator(ngf=2, num_downs=5, norm="instance").eval()
-    keep = {"downs.4": torch.tensor([1, 4, 6])}
-    x = torch.randn(1, 3, 32, 32)
+def test_unet_skip_windows_follow_the_concatenation_order():
+    # forward reads cat([x_k, ups.{k+1} output]): the skip is the window at offset 0 of
+    # ups.k's input (dim 0 of a transposed weight), the up path the window after it.
+    u = UnetGenerator(ngf=2, num_downs=5, down_channels=[2, 3, 5, 7, 4], up_channels=[6, 1, 8, 9])
+    readers = {
+        g.name: {(m.key, m.dim, m.offset) for m in g.members_with_role("in")} for g in u.channel_groups()
+    }
+    assert readers["downs.1"] == {("downs.2.conv.weight", 1, 0), ("ups.1.conv.weight", 0, 0)}
+    assert readers["downs.4"] == {("ups.4.conv.weight", 0, 0)}
+    assert readers["ups.2"] == {("ups.1.conv.weight", 0, 3)}
+    assert readers["ups.1"] == {("ups.0.conv.weight", 0, 2)}
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch", "none"])
+def test_unet_groups_complete(norm):
+    # every skip map and up map pruned at once: a wrong offset or a missed writer/reader breaks it
+    torch.manual_seed(2)
+    teacher = UnetGenerator(ngf=3, num_downs=5, norm=norm).eval()
     with torch.no_grad():
-        torch.testing.assert_close(_slice_to(teacher, keep)(x), _zero_dropped_writers(teacher, keep)(x))
+        for module in teacher.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+    gen = torch.Generator().manual_seed(1)
+    keep = {g.name: torch.randperm(g.size, generator=gen)[: max(1, g.size // 2)].sort().values
+            for g in teacher.channel_groups()}  # fmt: skip
+    x = torch.randn(2, 3, 32, 32)
+    student = _slice_to(teacher, keep)
+    assert student.down_channels == [len(keep[f"downs.{k}"]) for k in range(5)]
+    assert student.up_channels == [len(keep[f"ups.{k}"]) for k in range(1, 5)]
+    with torch.no_grad():
+        torch.testing.assert_close(student(x), _zero_dropped_writers(teacher, keep)(x), atol=1e-5, rtol=1e-5)
 
 
 # -- distillation points ------------------------------------------------------------------------

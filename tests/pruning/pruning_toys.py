@@ -1,6 +1,7 @@
-"""Small GanNets for the pruning-engine tests: a residual conv chain with batch norm, a
-StyleGAN2-like net (equalized lr, modulated/demodulated convs, constant input, activation
-biases, noise, ToRGB), a spectral-norm chain with stored ``u0`` vectors, and two planted nets
+"""Small GanNets for the pruning-engine tests: a residual conv chain with batch norm, two
+branches and a fixed channel read through one concatenation, a StyleGAN2-like net (equalized
+lr, modulated/demodulated convs, constant input, activation biases, noise, ToRGB), a
+spectral-norm chain with stored ``u0`` vectors, and two planted nets
 whose channels are built to carry content / latent-driven variation (or not)."""
 
 from __future__ import annotations
@@ -75,6 +76,56 @@ class ResidualChain(GanNet):
     def config_for_group_sizes(self, sizes):
         hidden = [sizes.get(f"block{i}.hidden", b["a"].out_channels) for i, b in enumerate(self.blocks)]
         return {**self.config, "stream": sizes.get("stream", self.conv_in.out_channels), "hidden": hidden}
+
+
+class ConcatReader(GanNet):
+    """Two branches and one fixed channel read through one concatenation.
+
+    ``h = cat([relu(conv_a(x)), mean_rgb(x), relu(conv_b(x))])`` (the middle channel belongs to
+    no group, like StyleGAN2's minibatch-stddev channel); ``reader`` is an equalized-lr conv
+    (runtime scale ``1/sqrt(fan_in)``, fan_in over all ``a + 1 + b`` inputs) and ``head`` a
+    Linear on the 2x2-pooled, flattened ``h`` (4 entries per channel: ``block=4``). Groups
+    ``a`` and ``b`` own windows at offsets 0 and ``a + 1`` of both readers.
+    """
+
+    task = "image2image"
+    in_channels = 3
+    out_channels = 3
+
+    def __init__(self, a: int = 5, b: int = 4) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.conv_a = nn.Conv2d(3, a, 3, padding=1)
+        self.conv_b = nn.Conv2d(3, b, 3, padding=1)
+        self.reader_weight = nn.Parameter(torch.randn(3, a + 1 + b, 3, 3))
+        self.head = nn.Linear((a + 1 + b) * 4, 3)
+
+    def concatenated(self, x):
+        return torch.cat([torch.relu(self.conv_a(x)), x.mean(1, keepdim=True), torch.relu(self.conv_b(x))], 1)
+
+    def forward(self, x):
+        h = self.concatenated(x)
+        fan_in = self.reader_weight[0].numel()
+        out = F.conv2d(h, self.reader_weight / math.sqrt(fan_in), padding=1)
+        return out + self.head(F.adaptive_avg_pool2d(h, 2).flatten(1))[:, :, None, None]
+
+    def _branch(self, name: str, size: int, offset: int) -> ChannelGroup:
+        return ChannelGroup(
+            name,
+            size,
+            (
+                TensorSlice(f"conv_{name}.weight", 0, "out"),
+                TensorSlice(f"conv_{name}.bias", 0, "aux"),
+                TensorSlice("reader_weight", 1, "in", equalized_fan_in=True, offset=offset),
+                TensorSlice("head.weight", 1, "in", block=4, offset=offset * 4),
+            ),
+        )
+
+    def channel_groups(self):
+        return [self._branch("a", self.a, 0), self._branch("b", self.b, self.a + 1)]
+
+    def config_for_group_sizes(self, sizes):
+        return {**self.config, "a": sizes.get("a", self.a), "b": sizes.get("b", self.b)}
 
 
 class ModConv(nn.Module):

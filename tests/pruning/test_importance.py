@@ -4,6 +4,7 @@ import pytest
 import torch
 from pruning_toys import (
     CentreMask,
+    ConcatReader,
     PlantedContentGenerator,
     PlantedDiversityGenerator,
     ResidualChain,
@@ -61,6 +62,30 @@ def test_l1_outgoing_reads_the_consumer_weights():
     scores = L1Scorer("outgoing")(net)
     expected = net.blocks[0]["b"].weight.abs().sum(dim=(0, 2, 3))
     assert torch.allclose(scores["block0.hidden"].float(), expected)
+
+
+def test_scorers_read_only_the_group_window_of_a_concatenated_input():
+    net = ConcatReader(a=3, b=2)
+    scores = L1Scorer("outgoing")(net)
+    reader, head = net.reader_weight.detach().abs(), net.head.weight.detach().abs()
+    # b owns input entries 4, 5 of the reader (after a's 3 and the fixed channel) and head
+    # columns 16..23 (4 per channel)
+    expected_b = reader[:, 4:].sum(dim=(0, 2, 3)) + head[:, 16:].reshape(3, 2, 4).sum(dim=(0, 2))
+    torch.testing.assert_close(scores["b"].float(), expected_b)
+    expected_a = reader[:, :3].sum(dim=(0, 2, 3)) + head[:, :12].reshape(3, 3, 4).sum(dim=(0, 2))
+    torch.testing.assert_close(scores["a"].float(), expected_a)
+
+    x = [torch.randn(2, 3, 6, 6)]
+    gradient = ContentAwareScorer(n_samples=2, batch_size=2, noise_prob=0.3, inputs=x, progress=False)(net)
+    net.zero_grad()
+    img = net(x[0])
+    noisy = salt_and_pepper(img, torch.ones_like(img[:, :1]), 0.3, torch.Generator().manual_seed(0))
+    (noisy - img).abs().sum().backward()
+    grad_reader, grad_head = net.reader_weight.grad.abs(), net.head.weight.grad.abs()
+    expected = (
+        grad_reader[:, 4:].mean(dim=(0, 2, 3)) + grad_head[:, 16:].reshape(3, 2, 4).mean(dim=(0, 2))
+    ) / 2
+    torch.testing.assert_close(gradient["b"].float(), expected)
 
 
 def test_content_aware_matches_plain_backward_reference():

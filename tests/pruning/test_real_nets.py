@@ -34,6 +34,7 @@ TINY = {
     "resnet_instance": lambda: ResnetGenerator(ngf=6, n_blocks=2),
     "resnet_batch": lambda: ResnetGenerator(ngf=6, n_blocks=2, norm="batch"),
     "unet": lambda: UnetGenerator(num_downs=6, ngf=4),
+    "unet_instance": lambda: UnetGenerator(num_downs=5, ngf=4, norm="instance"),
 }
 
 
@@ -72,6 +73,45 @@ def test_surgery_equivalence_on_every_generator_family(family, seed):
         err = (reference(*inputs) - DeterministicGenerator(student)(*inputs)).abs().max().item()
     assert err <= 1e-5, f"{family}: max diff {err}"
     assert count_params(student) < count_params(net)
+
+
+@pytest.mark.parametrize("family", ["unet", "unet_instance"])
+def test_unet_every_skip_and_up_map_is_cut(family):
+    # all 2·num_downs - 1 maps pruned at once: each up conv's concatenated input is cut in two
+    # windows (skip at offset 0, up path after it) with one combined index
+    net = TINY[family]().eval()
+    _randomise_buffers(net)
+    groups = validate_channel_groups(net)
+    assert len(groups) == 2 * net.num_downs - 1
+    plan = plan_from_keep(net, {g.name: list(range(1, g.size, 2)) for g in groups})
+    student = apply_plan(net, plan)
+    assert student.down_channels == [c // 2 for c in net.down_channels]
+    assert student.up_channels == [c // 2 for c in net.up_channels]
+    assert student.ups[1].conv.in_channels == (net.down_channels[1] + net.up_channels[1]) // 2
+    reference = zero_dropped_channels(copy.deepcopy(net), plan)
+    x = torch.rand(2, 3, 2**net.num_downs, 2**net.num_downs) * 2 - 1
+    with torch.no_grad():
+        assert (reference(x) - student(x)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("family", ["unet", "unet_instance"])
+def test_scorers_give_every_unet_group_one_score_per_channel(family):
+    from lightning_gancomp.pruning.importance import ContentAwareScorer, L1Scorer
+
+    net = TINY[family]().eval()
+    inputs = [torch.rand(2, 3, 2**net.num_downs, 2**net.num_downs) * 2 - 1]
+    scorers = [
+        L1Scorer("outgoing"),
+        L1Scorer("incoming"),
+        ContentAwareScorer(n_samples=2, batch_size=2, inputs=inputs, progress=False),
+    ]
+    for scorer in scorers:
+        scores = scorer(net)
+        assert {k: tuple(v.shape) for k, v in scores.items()} == {
+            g.name: (g.size,) for g in net.channel_groups()
+        }
+        for name, score in scores.items():
+            assert torch.isfinite(score).all() and score.sum() > 0, (type(scorer).__name__, name)
 
 
 @pytest.mark.parametrize(
