@@ -335,8 +335,8 @@ class StyleGAN2Discriminator(GanNet):
         stddev_group: minibatch-stddev group size (4; NVlabs CIFAR uses 32).
 
     Returns logits [B]. Key layout is rosinality's (``convs.0`` = fromRGB, ``convs.{k}`` ResBlocks,
-    ``final_conv``, ``final_linear``). No channel groups are declared: the compression methods in
-    this package keep the discriminator's widths (CAGAN/DCP reuse the teacher's D).
+    ``final_conv``, ``final_linear``). CAGAN/DCP keep the teacher's D; channel groups (one per
+    ``channels`` entry, see ``channel_groups``) let other recipes prune it.
     """
 
     role: ClassVar[str] = "discriminator"
@@ -360,6 +360,7 @@ class StyleGAN2Discriminator(GanNet):
                 f"({resolution} px down to 4 px), got {channels}"
             )
         self.resolution = resolution
+        self.channels = channels
         self.stddev_group = stddev_group
         self.stddev_feat = 1
         blocks: list[nn.Module] = [ConvLayer(3, channels[0], 1)]
@@ -385,3 +386,77 @@ class StyleGAN2Discriminator(GanNet):
         out = minibatch_stddev(out, self.stddev_group, self.stddev_feat)
         out = self.final_conv(out)
         return self.final_linear(out.flatten(1)).squeeze(1)
+
+    # -- pruning interface --------------------------------------------------------------------
+    def channel_groups(self) -> list[ChannelGroup]:
+        """``convs.{i}``: the map written by ``convs.i`` (fromRGB, then ResBlocks), one group per
+        ``channels`` entry.
+
+        The constructor ties other maps to the same width, so they share the group (cut with the
+        same indices, each one consistently): ``convs.{i+1}.conv1`` maps ``channels[i]`` to
+        ``channels[i]``; ``final_conv`` and ``final_linear.0`` keep ``channels[-1]``.
+        ``final_conv`` reads ``cat([x, stddev])``: the group's window is at offset 0 and the
+        stddev entry is fixed. Every reader is equalized-lr (fan-in rescaled by surgery).
+
+        Pruning the last map is exact except for the minibatch-stddev feature, which averages
+        the per-channel deviation over that map's channels: the pruned D averages over the kept
+        channels only (no slicing can reproduce a mean over dropped channels).
+        """
+        last = len(self.convs) - 1
+        groups = []
+        for i in range(last + 1):
+            members = self._map_writers(i) + (
+                self._block_readers(i + 1) if i < last else self._head_members()
+            )
+            groups.append(ChannelGroup(f"convs.{i}", self.channels[i], tuple(members)))
+        return groups
+
+    def _map_writers(self, i: int) -> list[TensorSlice]:
+        if i == 0:  # fromRGB: ConvLayer = equalized conv + fused leaky ReLU bias
+            return [TensorSlice("convs.0.0.weight", 0, "out"), TensorSlice("convs.0.1.bias", 0, "aux")]
+        # ResBlock output = (conv2(conv1(x)) + skip(x)) / sqrt(2): both branches write it
+        return [
+            TensorSlice(f"convs.{i}.conv2.1.weight", 0, "out"),
+            TensorSlice(f"convs.{i}.conv2.2.bias", 0, "aux"),
+            TensorSlice(f"convs.{i}.skip.1.weight", 0, "out"),
+        ]
+
+    @staticmethod
+    def _block_readers(k: int) -> list[TensorSlice]:
+        """ResBlock ``k`` reads the map in ``conv1`` and ``skip``; ``conv1``'s output (same width by
+        construction) is written by ``conv1`` and read by ``conv2``."""
+        return [
+            TensorSlice(f"convs.{k}.conv1.0.weight", 1, "in", equalized_fan_in=True),
+            TensorSlice(f"convs.{k}.skip.1.weight", 1, "in", equalized_fan_in=True),
+            TensorSlice(f"convs.{k}.conv1.0.weight", 0, "out"),
+            TensorSlice(f"convs.{k}.conv1.1.bias", 0, "aux"),
+            TensorSlice(f"convs.{k}.conv2.1.weight", 1, "in", equalized_fan_in=True),
+        ]
+
+    @staticmethod
+    def _head_members() -> list[TensorSlice]:
+        """``final_conv`` reads ``cat([x, stddev])`` (window at offset 0) and writes a map of the
+        same width, flattened ``[C, 4, 4]`` into ``final_linear.0`` (16 entries per channel), whose
+        output (same width again) ``final_linear.1`` reads."""
+        return [
+            TensorSlice("final_conv.0.weight", 1, "in", equalized_fan_in=True, offset=0),
+            TensorSlice("final_conv.0.weight", 0, "out"),
+            TensorSlice("final_conv.1.bias", 0, "aux"),
+            TensorSlice("final_linear.0.weight", 1, "in", block=16, equalized_fan_in=True),
+            TensorSlice("final_linear.0.weight", 0, "out"),
+            TensorSlice("final_linear.0.bias", 0, "aux"),
+            TensorSlice("final_linear.1.weight", 1, "in", equalized_fan_in=True),
+        ]
+
+    def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
+        names = [f"convs.{i}" for i in range(len(self.convs))]
+        unknown = sorted(set(sizes) - set(names))
+        if unknown:
+            raise ChannelGroupError(
+                f"StyleGAN2Discriminator has no channel groups {unknown} (groups: {names})"
+            )
+        channels = [int(sizes.get(name, width)) for name, width in zip(names, self.channels)]
+        bad = [(n, c) for n, c in zip(names, channels) if c < 1]
+        if bad:
+            raise ChannelGroupError(f"StyleGAN2Discriminator: group sizes must be >= 1, got {bad}")
+        return {**self.config, "channels": channels}

@@ -14,9 +14,10 @@ from lightning_gancomp.nets.biggan import (
 )
 from lightning_gancomp.nets.pix2pix import NLayerDiscriminator, ResnetGenerator, UnetGenerator
 from lightning_gancomp.nets.sngan import SNGANGenerator
-from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from lightning_gancomp.nets.stylegan_layers import minibatch_stddev
 from lightning_gancomp.pruning.commands import DeterministicGenerator, example_inputs
-from lightning_gancomp.pruning.importance import RandomScorer
+from lightning_gancomp.pruning.importance import L1Scorer, RandomScorer
 from lightning_gancomp.pruning.plan import plan_from_keep, uniform_plan
 from lightning_gancomp.pruning.surgery import apply_plan, student_config, zero_dropped_channels
 
@@ -96,7 +97,7 @@ def test_unet_every_skip_and_up_map_is_cut(family):
 
 @pytest.mark.parametrize("family", ["unet", "unet_instance"])
 def test_scorers_give_every_unet_group_one_score_per_channel(family):
-    from lightning_gancomp.pruning.importance import ContentAwareScorer, L1Scorer
+    from lightning_gancomp.pruning.importance import ContentAwareScorer
 
     net = TINY[family]().eval()
     inputs = [torch.rand(2, 3, 2**net.num_downs, 2**net.num_downs) * 2 - 1]
@@ -135,6 +136,56 @@ def test_surgery_equivalence_on_discriminators(make):
     args = (img, torch.tensor([1, 3])) if isinstance(net, BigGANDiscriminator) else (img,)
     with torch.no_grad():
         assert (reference(*args) - student(*args)).abs().max() <= 1e-5
+
+
+def _stylegan2_d():
+    torch.manual_seed(0)
+    d = StyleGAN2Discriminator(32, channels=[8, 6, 5, 7]).eval()
+    with torch.no_grad():  # biases start at 0: make them matter
+        for name, param in d.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(0, 0.3)
+    return d
+
+
+def test_stylegan2_discriminator_inner_maps_prune_exactly():
+    d = _stylegan2_d()
+    groups = validate_channel_groups(d)
+    assert [g.name for g in groups] == ["convs.0", "convs.1", "convs.2", "convs.3"]
+    scores = L1Scorer("outgoing")(d)  # final_conv's stddev input column is no channel's
+    assert {k: tuple(v.shape) for k, v in scores.items()} == {
+        "convs.0": (8,),
+        "convs.1": (6,),
+        "convs.2": (5,),
+        "convs.3": (7,),
+    }
+    plan = _random_plan(d, 0)
+    plan = plan_from_keep(d, {name: list(g.keep) for name, g in plan.groups.items() if name != "convs.3"})
+    student = apply_plan(d, plan)
+    assert student.channels == [len(plan.groups[f"convs.{i}"].keep) for i in range(3)] + [7]
+    reference = zero_dropped_channels(copy.deepcopy(d), plan)
+    img = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert (reference(img) - student(img)).abs().max() <= 1e-5
+
+
+def test_stylegan2_discriminator_last_map_prunes_exactly_up_to_the_stddev_mean():
+    # the last map is read through cat([x, stddev]) (window at offset 0, one fixed entry): the
+    # student equals the zeroed teacher whose stddev feature averages the kept channels only
+    d = _stylegan2_d()
+    keep = [0, 2, 3, 6]
+    plan = plan_from_keep(d, {"convs.3": keep, "convs.1": [1, 4, 5]})
+    student = apply_plan(d, plan)
+    assert student.final_conv[0].weight.shape[1] == len(keep) + 1
+    teacher = zero_dropped_channels(copy.deepcopy(d), plan)
+    img = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        out = teacher.convs(img)
+        stddev = minibatch_stddev(out[:, keep], teacher.stddev_group)[:, -1:]
+        h = teacher.final_conv(torch.cat([out, stddev], 1))
+        expected = teacher.final_linear(h.flatten(1)).squeeze(1)
+        assert (expected - student(img)).abs().max() <= 1e-5
+        assert (teacher(img) - student(img)).abs().max() > 1e-5  # the stddev mean does move
 
 
 def test_stylegan2_256_uniform_0p7_matches_cagan_numbers():
