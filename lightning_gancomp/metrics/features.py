@@ -70,6 +70,23 @@ def _check_plain_state_dict(path: str) -> None:
         raise ValueError(f"{path}: not torch-fidelity Inception weights (no 'fc.weight' key)")
 
 
+def inception_tag(weights_path: str | None, antialias: bool) -> str:
+    """Cache tag of :class:`InceptionFeatureExtractor` (a function of its arguments, so real
+    statistics can be looked up without building the network)."""
+    tag = f"inception-v3-tfidelity-{'antialias' if antialias else 'tf1resize'}"
+    if weights_path is not None and os.path.basename(weights_path) != INCEPTION_WEIGHTS_FILE:
+        # Not the official file: keep its real statistics apart from the official ones.
+        tag += "-" + hashlib.sha1(os.path.abspath(weights_path).encode()).hexdigest()[:8]
+    return tag
+
+
+def inception_description(antialias: bool) -> str:
+    """Human-readable name of :class:`InceptionFeatureExtractor` with this resize."""
+    return "torch-fidelity Inception-v3 (TF FID weights)" + (
+        ", antialiased resize (not TF-compatible)" if antialias else ", TF-1.x resize"
+    )
+
+
 class InceptionFeatureExtractor(nn.Module):
     """torch-fidelity's Inception-v3 (the TF FID network) through torchmetrics' ``NoTrainInceptionV3``.
 
@@ -107,13 +124,8 @@ class InceptionFeatureExtractor(nn.Module):
                 "(or pass feature_extractor_weights_path=<file>)"
             ) from err
         self.antialias = antialias
-        self.tag = f"inception-v3-tfidelity-{'antialias' if antialias else 'tf1resize'}"
-        if weights_path is not None and os.path.basename(weights_path) != INCEPTION_WEIGHTS_FILE:
-            # Not the official file: keep its real statistics apart from the official ones.
-            self.tag += "-" + hashlib.sha1(os.path.abspath(weights_path).encode()).hexdigest()[:8]
-        self.description = "torch-fidelity Inception-v3 (TF FID weights)" + (
-            ", antialiased resize (not TF-compatible)" if antialias else ", TF-1.x resize"
-        )
+        self.tag = inception_tag(weights_path, antialias)
+        self.description = inception_description(antialias)
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> InceptionFeatureExtractor:
@@ -143,6 +155,8 @@ class VGG16FeatureExtractor(nn.Module):
 
     num_features = 4096
     num_logits = 0
+    tag = "vgg16-fc2relu-tfidelity"
+    description = "torch-fidelity VGG-16 fc2 (torchvision ImageNet weights)"
 
     def __init__(self, weights_path: str | None = None) -> None:
         super().__init__()
@@ -161,8 +175,6 @@ class VGG16FeatureExtractor(nn.Module):
                 f"VGG-16 weights for precision/recall could not be downloaded ({type(err).__name__}): "
                 f"download {url} and put it at {torch_hub_checkpoint_path(url.rsplit('/', 1)[-1])}"
             ) from err
-        self.tag = "vgg16-fc2relu-tfidelity"
-        self.description = "torch-fidelity VGG-16 fc2 (torchvision ImageNet weights)"
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> VGG16FeatureExtractor:

@@ -6,6 +6,15 @@ lands in a Lightning checkpoint and is never touched by DDP or ``.train()``. Mov
 ``.to(device)``. Statistics are per process (no cross-rank sync): under DDP, evaluate on rank 0
 or gather the images first.
 
+The networks are built on first use (the first ``update``, ``extract_*``, ``compute`` with
+images, or access to ``extractor`` / ``pr_extractor``), not in the constructor: building
+Inception or VGG-16 downloads their weights, and a config that names them must still ``profile``
+and ``prune`` offline. Offline, the first use raises ``FeatureExtractorUnavailableError`` (one
+line naming the file and where to put it). What the configuration alone determines (feature
+sizes, cache tags, descriptions of Inception and VGG-16) is known without building, so
+``needs_real_images``, ``description`` and the real-statistics cache lookup never trigger a
+download. ``.to(device)`` before the build is remembered and applied when the networks appear.
+
 How the metrics are computed (all in the extractor's feature space):
 
 - FID: torchmetrics ``FrechetInceptionDistance`` (Heusel et al. 2017; streaming mean/covariance
@@ -41,10 +50,13 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lightning_gancomp.metrics.embedded_features import EMBEDDED_DESCRIPTION
 from lightning_gancomp.metrics.features import (
     InceptionFeatureExtractor,
     VGG16FeatureExtractor,
     images_to_uint8,
+    inception_description,
+    inception_tag,
 )
 from lightning_gancomp.metrics.precision_recall import (
     DCP_TRUNCATION_PSIS,
@@ -69,27 +81,91 @@ class _PassThroughFeatures(nn.Module):
         return features
 
 
-def _build_extractor(
+_EXTRACTOR_ATTRIBUTES = ("num_features", "num_logits", "tag", "description")
+
+
+class _LazyNetwork:
+    """A feature network built on first use, and the attributes known before it exists.
+
+    ``known`` holds what the configuration alone determines (``num_features``, ``num_logits``,
+    ``tag``, ``description``); asking for anything else builds the network.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], nn.Module],
+        known: dict[str, int | str] | None = None,
+    ) -> None:
+        self._build = build
+        self.known = dict(known) if known is not None else {}
+        self.module: nn.Module | None = None
+
+    @classmethod
+    def ready(cls, module: nn.Module) -> _LazyNetwork:
+        """A network that already exists (a user module)."""
+        network = cls(lambda: module)
+        network.module = module.eval()
+        return network
+
+    def get(self, device: torch.device) -> nn.Module:
+        """The network on ``device``, built now if this is its first use."""
+        if self.module is None:
+            self.module = self._build().eval().to(device)
+        return self.module
+
+    def attribute(self, name: str, device: torch.device) -> int | str:
+        if self.module is None and name in self.known:
+            return self.known[name]
+        return getattr(self.get(device), name)
+
+    def to(self, device: torch.device) -> None:
+        if self.module is not None:
+            self.module.to(device)
+
+
+def _checked_module(module: nn.Module) -> nn.Module:
+    """A user extractor, after checking it follows the protocol of ``features.py``."""
+    for attribute in _EXTRACTOR_ATTRIBUTES:
+        if not hasattr(module, attribute):
+            raise TypeError(
+                f"feature_extractor {type(module).__name__} lacks attribute {attribute!r} "
+                "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, "
+                "description)"
+            )
+    return module
+
+
+def _require_file(path: str | None, what: str) -> None:
+    """A weights file given in the config must exist: say so at construction, not at first use."""
+    if path is not None and not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}={path!r}: no such file")
+
+
+def _main_network(
     feature_extractor: Literal["inception", "embedded"] | nn.Module,
     weights_path: str | None,
     antialias: bool,
-) -> nn.Module:
+) -> _LazyNetwork:
     """The network behind every metric: Inception, the embedded-data net, or a user module."""
     if isinstance(feature_extractor, nn.Module):
-        for attribute in ("num_features", "num_logits", "tag", "description"):
-            if not hasattr(feature_extractor, attribute):
-                raise TypeError(
-                    f"feature_extractor {type(feature_extractor).__name__} lacks attribute {attribute!r} "
-                    "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, "
-                    "description)"
-                )
-        return feature_extractor
+        return _LazyNetwork.ready(_checked_module(feature_extractor))
     if feature_extractor == "inception":
-        return InceptionFeatureExtractor(weights_path=weights_path, antialias=antialias)
+        _require_file(weights_path, "feature_extractor_weights_path")
+        known = {
+            "num_features": InceptionFeatureExtractor.num_features,
+            "num_logits": InceptionFeatureExtractor.num_logits,
+            "tag": inception_tag(weights_path, antialias),
+            "description": inception_description(antialias),
+        }
+        return _LazyNetwork(lambda: InceptionFeatureExtractor(weights_path, antialias), known)
     if feature_extractor == "embedded":
         from lightning_gancomp.metrics.embedded_features import load_embedded_feature_net
 
-        return load_embedded_feature_net(weights_path)
+        _require_file(weights_path, "feature_extractor_weights_path")
+        # its tag is a hash of the weights and its sizes come from the file: known once loaded
+        return _LazyNetwork(
+            lambda: load_embedded_feature_net(weights_path), {"description": EMBEDDED_DESCRIPTION}
+        )
     raise ValueError(
         f"feature_extractor={feature_extractor!r}: expected 'inception', 'embedded' or an nn.Module"
     )
@@ -146,67 +222,49 @@ class GenerativeMetrics:
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.inception import InceptionScore
-        from torchmetrics.image.kid import KernelInceptionDistance
-
         unknown = [m for m in metrics if m not in _ALL_METRICS]
         if unknown or not metrics:
             raise ValueError(f"metrics={list(metrics)!r}: choose from {list(_ALL_METRICS)}")
         self.metrics = tuple(dict.fromkeys(metrics))
-        self.extractor = _build_extractor(feature_extractor, feature_extractor_weights_path, antialias).eval()
-        self.pr_extractor = self._build_pr_extractor(
-            feature_extractor, precision_recall_extractor, vgg16_weights_path
-        )
+        # Networks and the torchmetrics states sized by them are built on first use (module docstring).
+        self._main = _main_network(feature_extractor, feature_extractor_weights_path, antialias)
+        self._pr = self._pr_network(feature_extractor, precision_recall_extractor, vgg16_weights_path)
+        self._fid: nn.Module | None = None
+        self._kid: nn.Module | None = None
+        self._inception_score: nn.Module | None = None
         self.dataset_key = dataset_key
         self.cache_dir = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
+        self.is_splits = is_splits
         self.pr_neighbourhood = pr_neighbourhood
         self.seed = seed
         self.device = torch.device(device)
 
-        num_features = int(self.extractor.num_features)
-        with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
-            warnings.simplefilter("ignore", UserWarning)
-            # sync_on_compute=False: every statistic here is per process (our own feature lists and a
-            # cached real state cannot be summed across ranks); evaluate on one rank or gather images.
-            self.fid = FrechetInceptionDistance(
-                feature=_PassThroughFeatures(num_features), sync_on_compute=False
-            )
-            self.kid = KernelInceptionDistance(
-                feature=_PassThroughFeatures(num_features),
-                subsets=kid_subsets,
-                subset_size=kid_subset_size,
-                sync_on_compute=False,
-            )
-            self.inception_score = InceptionScore(
-                feature=_PassThroughFeatures(int(self.extractor.num_logits)),
-                splits=is_splits,
-                sync_on_compute=False,
-            )
         # Features kept for KID and precision/recall (FID streams sums and needs none); P&R in a
         # separate network's space keeps its own lists. IS needs generated images only.
-        pr_in_main_space = "precision_recall" in self.metrics and self.pr_extractor is None
+        pr_in_main_space = "precision_recall" in self.metrics and self._pr is None
         self._keep_features = "kid" in self.metrics or pr_in_main_space
-        self._uses_real = self._keep_features or self.pr_extractor is not None or "fid" in self.metrics
+        self._uses_real = self._keep_features or self._pr is not None or "fid" in self.metrics
         self._real_features: list[torch.Tensor] = []
         self._fake_features: list[torch.Tensor] = []
         self._real_pr_features: list[torch.Tensor] = []
         self._fake_pr_features: list[torch.Tensor] = []
+        self._frozen_fid_real: dict[str, torch.Tensor] | None = None
         self.num_real_images = 0
         self.num_fake_images = 0
         self.extractor_calls = 0  # network forwards so far (shows that cached real images are skipped)
-        self.real_frozen = False  # real statistics complete (computed once, or loaded from cache)
-        self.real_from_cache = False
-        self.to(self.device)
-        self._load_real_cache()
+        self._real_frozen = False  # real statistics complete (computed once, or loaded from cache)
+        self._real_from_cache = False
+        self._cache_looked_up = False  # the cache is read on the first question about real statistics
+        self.to(self.device)  # a user module exists already: move it now, as before
 
-    def _build_pr_extractor(
+    def _pr_network(
         self,
         feature_extractor: str | nn.Module,
         choice: Literal["vgg16", "same"] | nn.Module | None,
         vgg16_weights_path: str | None,
-    ) -> nn.Module | None:
+    ) -> _LazyNetwork | None:
         """Second network for precision/recall, or None when P&R uses the main extractor."""
         if "precision_recall" not in self.metrics:
             return None
@@ -215,31 +273,121 @@ class GenerativeMetrics:
                 "vgg16" if isinstance(feature_extractor, str) and feature_extractor == "inception" else "same"
             )
         if isinstance(choice, nn.Module):
-            return _build_extractor(choice, None, False).eval()
+            return _LazyNetwork.ready(_checked_module(choice))
         if choice == "same":
             return None
         if choice == "vgg16":
-            return VGG16FeatureExtractor(vgg16_weights_path).eval()
+            _require_file(vgg16_weights_path, "vgg16_weights_path")
+            known = {name: getattr(VGG16FeatureExtractor, name) for name in _EXTRACTOR_ATTRIBUTES}
+            return _LazyNetwork(lambda: VGG16FeatureExtractor(vgg16_weights_path), known)
         raise ValueError(
             f"precision_recall_extractor={choice!r}: expected 'vgg16', 'same', None or an nn.Module"
         )
+
+    # ------------------------------------------------------------------ networks (built on first use)
+    @property
+    def extractor(self) -> nn.Module:
+        """The main feature network (built, i.e. downloaded, on first access)."""
+        return self._main.get(self.device)
+
+    @property
+    def pr_extractor(self) -> nn.Module | None:
+        """The precision/recall network, or None when P&R uses the main one (built on first access)."""
+        return self._pr.get(self.device) if self._pr is not None else None
+
+    @property
+    def fid(self) -> nn.Module:
+        self._build()
+        assert self._fid is not None
+        return self._fid
+
+    @property
+    def kid(self) -> nn.Module:
+        self._build()
+        assert self._kid is not None
+        return self._kid
+
+    @property
+    def inception_score(self) -> nn.Module:
+        self._build()
+        assert self._inception_score is not None
+        return self._inception_score
+
+    @property
+    def built(self) -> bool:
+        """Whether the networks exist yet (False until the first use)."""
+        return self._fid is not None
+
+    def _build(self) -> None:
+        """Build the networks and the torchmetrics metrics whose state sizes follow from them."""
+        if self._fid is not None:
+            return
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.inception import InceptionScore
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        extractor = self.extractor
+        if self._pr is not None:
+            self._pr.get(self.device)
+        num_features = int(extractor.num_features)
+        with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
+            warnings.simplefilter("ignore", UserWarning)
+            # sync_on_compute=False: every statistic here is per process (our own feature lists and a
+            # cached real state cannot be summed across ranks); evaluate on one rank or gather images.
+            fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features), sync_on_compute=False)
+            kid = KernelInceptionDistance(
+                feature=_PassThroughFeatures(num_features),
+                subsets=self.kid_subsets,
+                subset_size=self.kid_subset_size,
+                sync_on_compute=False,
+            )
+            inception_score = InceptionScore(
+                feature=_PassThroughFeatures(int(extractor.num_logits)),
+                splits=self.is_splits,
+                sync_on_compute=False,
+            )
+        self._kid = kid.to(self.device)
+        self._inception_score = inception_score.to(self.device)
+        self._fid = fid.to(self.device)
+        if self._frozen_fid_real is not None:  # real statistics known before the build (cache)
+            self._restore_fid_real(self._frozen_fid_real)
 
     # ------------------------------------------------------------------ state
     @property
     def description(self) -> str:
         """What network the numbers come from (log it next to them)."""
-        if self.pr_extractor is None:
-            return str(self.extractor.description)
-        return f"{self.extractor.description}; precision/recall: {self.pr_extractor.description}"
+        main = str(self._main.attribute("description", self.device))
+        if self._pr is None:
+            return main
+        return f"{main}; precision/recall: {self._pr.attribute('description', self.device)}"
+
+    @property
+    def real_frozen(self) -> bool:
+        """Real statistics complete (computed once, or loaded from the cache)."""
+        self._look_up_real_cache()
+        return self._real_frozen
+
+    @property
+    def real_from_cache(self) -> bool:
+        """Real statistics were loaded from the on-disk cache."""
+        self._look_up_real_cache()
+        return self._real_from_cache
 
     @property
     def needs_real_images(self) -> bool:
-        """False when real statistics are already known: skip the real dataloader."""
+        """False when real statistics are already known: skip the real dataloader.
+
+        Answered without building Inception/VGG-16 (their cache tags follow from the config).
+        """
         return self._uses_real and not self.real_frozen
 
     def to(self, device: str | torch.device) -> GenerativeMetrics:
+        """Move everything to ``device``; networks not built yet are built there."""
         self.device = torch.device(device)
-        for module in (self.extractor, self.pr_extractor, self.fid, self.kid, self.inception_score):
+        for network in (self._main, self._pr):
+            if network is not None:
+                network.to(self.device)
+        for module in (self._fid, self._kid, self._inception_score):
             if module is not None:
                 module.to(self.device)
         for name in ("_real_features", "_fake_features", "_real_pr_features", "_fake_pr_features"):
@@ -248,18 +396,22 @@ class GenerativeMetrics:
 
     def reset(self, real: bool = False) -> None:
         """Forget generated images; with ``real=True`` also the real statistics (in memory only)."""
-        self.fid.reset()  # torchmetrics resets real and fake sums alike; restore the real ones
-        self.inception_score.reset()
+        if self._fid is not None:  # torchmetrics resets real and fake sums alike; restore the real ones
+            self._fid.reset()
+        if self._inception_score is not None:
+            self._inception_score.reset()
         self._fake_features = []
         self._fake_pr_features = []
         self.num_fake_images = 0
         if real:
+            self._cache_looked_up = True  # forgetting the real statistics also means not reloading them
             self._real_features = []
             self._real_pr_features = []
+            self._frozen_fid_real = None
             self.num_real_images = 0
-            self.real_frozen = False
-            self.real_from_cache = False
-        elif self.real_frozen:
+            self._real_frozen = False
+            self._real_from_cache = False
+        elif self._frozen_fid_real is not None and self._fid is not None:
             self._restore_fid_real(self._frozen_fid_real)
 
     @torch.no_grad()
@@ -270,13 +422,14 @@ class GenerativeMetrics:
     @torch.no_grad()
     def extract_precision_recall_features(self, imgs: torch.Tensor) -> torch.Tensor:
         """Features [B, D] of images in [-1, 1] in the precision/recall space."""
-        network = self.pr_extractor if self.pr_extractor is not None else self.extractor
+        network = self.pr_extractor if self._pr is not None else self.extractor
         return network(images_to_uint8(imgs.to(self.device)))[0].float()
 
     @property
     def real_features(self) -> torch.Tensor:
         """Real features [N, D] of the precision/recall space (the main space when P&R is off)."""
-        kept = self._real_pr_features if self.pr_extractor is not None else self._real_features
+        self._look_up_real_cache()
+        kept = self._real_pr_features if self._pr is not None else self._real_features
         if not kept:
             raise RuntimeError(
                 "no real features kept: enable 'kid' or 'precision_recall' and add real images"
@@ -309,12 +462,13 @@ class GenerativeMetrics:
             raise ValueError(f"expected images [B, 3, H, W] in [-1, 1], got shape {tuple(imgs.shape)}")
         if real and (self.real_frozen or not self._uses_real):
             return  # statistics already known (cache or earlier compute): no network call
+        self._build()
         img_uint8 = images_to_uint8(imgs.to(self.device))
         features, logits = self.extractor(img_uint8)
         features = features.float()
         self.extractor_calls += 1
-        if self.pr_extractor is not None:
-            pr_features = self.pr_extractor(img_uint8)[0].float()
+        if self._pr is not None:
+            pr_features = self._pr.get(self.device)(img_uint8)[0].float()
             (self._real_pr_features if real else self._fake_pr_features).append(pr_features)
         if "fid" in self.metrics:
             self.fid.update(features, real=real)
@@ -339,6 +493,7 @@ class GenerativeMetrics:
                 f"need at least 2 real and 2 generated images, got {self.num_real_images} real "
                 f"and {self.num_fake_images} generated"
             )
+        self._build()  # already built by the updates; here for a cache-only real side
         if self._uses_real and not self.real_frozen:
             self._freeze_real()
         results: dict[str, float] = {}
@@ -356,7 +511,7 @@ class GenerativeMetrics:
         if "precision_recall" in self.metrics:
             real_kept, fake_kept = (
                 (self._real_pr_features, self._fake_pr_features)
-                if self.pr_extractor is not None
+                if self._pr is not None
                 else (self._real_features, self._fake_features)
             )
             precision, recall = knn_precision_recall(
@@ -391,17 +546,20 @@ class GenerativeMetrics:
     def _freeze_real(self) -> None:
         if self._keep_features:
             self._real_features = [torch.cat(self._real_features)]
-        if self.pr_extractor is not None:
+        if self._pr is not None:
             self._real_pr_features = [torch.cat(self._real_pr_features)]
-        self._frozen_fid_real = self._fid_real_state()
-        self.real_frozen = True
+        self._frozen_fid_real = self._fid_real_state() if "fid" in self.metrics else None
+        self._real_frozen = True
+        self._cache_looked_up = True
         if self.dataset_key is not None:
             self._save_real_cache()
 
     def _cache_tag(self) -> str:
-        """Every network whose features the cache holds."""
-        tag = str(self.extractor.tag)
-        return tag if self.pr_extractor is None else f"{tag}+pr-{self.pr_extractor.tag}"
+        """Every network whose features the cache holds (Inception/VGG-16: without building them)."""
+        tag = str(self._main.attribute("tag", self.device))
+        if self._pr is None:
+            return tag
+        return f"{tag}+pr-{self._pr.attribute('tag', self.device)}"
 
     def _cache_path(self) -> str:
         return real_stats_cache_path(self.cache_dir, str(self.dataset_key), self._cache_tag())
@@ -412,9 +570,13 @@ class GenerativeMetrics:
             "dataset_key": self.dataset_key,
             "extractor_tag": self._cache_tag(),
             "num_images": self.num_real_images,
-            "fid": {k: v.cpu() for k, v in self._frozen_fid_real.items()} if "fid" in self.metrics else None,
+            "fid": (
+                {k: v.cpu() for k, v in self._frozen_fid_real.items()}
+                if self._frozen_fid_real is not None
+                else None
+            ),
             "features": self._real_features[0].cpu() if self._keep_features else None,
-            "pr_features": self._real_pr_features[0].cpu() if self.pr_extractor is not None else None,
+            "pr_features": self._real_pr_features[0].cpu() if self._pr is not None else None,
         }
         os.makedirs(self.cache_dir, exist_ok=True)
         path = self._cache_path()
@@ -428,9 +590,17 @@ class GenerativeMetrics:
             if os.path.exists(tmp_path):
                 os.remove(tmp_path)
 
-    def _load_real_cache(self) -> None:
-        """Load cached real statistics if a matching, complete file exists (else compute them)."""
-        if self.dataset_key is None:
+    def _look_up_real_cache(self) -> None:
+        """Load cached real statistics, once, if a matching complete file exists (else compute them).
+
+        Done at the first question about real statistics rather than in the constructor, because
+        the file name needs the network's tag: known from the config for Inception/VGG-16, but the
+        embedded net's tag is a hash of its weights, so that one is loaded here (it is offline).
+        """
+        if self._cache_looked_up:
+            return
+        self._cache_looked_up = True
+        if self.dataset_key is None or not self._uses_real:
             return
         path = self._cache_path()
         if not os.path.isfile(path):
@@ -454,18 +624,17 @@ class GenerativeMetrics:
         if (
             ("fid" in self.metrics and not has_fid)
             or (self._keep_features and not has_features)
-            or (self.pr_extractor is not None and not has_pr_features)
+            or (self._pr is not None and not has_pr_features)
         ):
             return  # cache made for fewer metrics: measure real images again (and overwrite it)
         if "fid" in self.metrics:
             self._frozen_fid_real = payload["fid"]
-            self._restore_fid_real(self._frozen_fid_real)
-        else:
-            self._frozen_fid_real = self._fid_real_state()
+            if self._fid is not None:  # else restored when the metrics are built
+                self._restore_fid_real(self._frozen_fid_real)
         if self._keep_features:
             self._real_features = [payload["features"].to(self.device)]
-        if self.pr_extractor is not None:
+        if self._pr is not None:
             self._real_pr_features = [payload["pr_features"].to(self.device)]
         self.num_real_images = int(payload["num_images"])
-        self.real_frozen = True
-        self.real_from_cache = True
+        self._real_frozen = True
+        self._real_from_cache = True

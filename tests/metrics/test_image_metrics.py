@@ -18,6 +18,7 @@ from lightning_gancomp.metrics import (
     images_to_unit_range,
 )
 from lightning_gancomp.metrics.features import INCEPTION_WEIGHTS_FILE
+from lightning_gancomp.metrics.image_metrics import REAL_STATS_FORMAT, real_stats_cache_path
 
 
 class QueuedFeatures(nn.Module):
@@ -233,12 +234,59 @@ def test_offline_inception_download_failure_is_one_clear_line(monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(tf_inception, "load_state_dict_from_url", _offline)
+    # Building is lazy: constructing, moving, describing and asking about real images download nothing.
+    metrics = GenerativeMetrics(metrics=("fid", "kid", "is"), feature_extractor="inception").to("cpu")
+    assert metrics.needs_real_images and "Inception" in metrics.description and not metrics.built
+    metrics.reset()
     with pytest.raises(FeatureExtractorUnavailableError) as info:
-        GenerativeMetrics(feature_extractor="inception")
+        metrics.update(_images(2), real=True)  # first real use: the one-line error
     message = str(info.value)
     assert "\n" not in message
     assert INCEPTION_WEIGHTS_FILE in message and "checkpoints" in message
     assert "feature_extractor_weights_path" in message
+    assert not metrics.built and metrics.extractor_calls == 0 and metrics.num_real_images == 0
+    with pytest.raises(FeatureExtractorUnavailableError):  # and again at the next use, not half-built
+        metrics.extract_features(_images(2))
+
+
+def test_real_statistics_cache_of_inception_is_found_without_building_it(tmp_path, monkeypatch):
+    """The cache file name of Inception + VGG-16 follows from the config, so a cached real side
+    answers ``needs_real_images`` offline; the fakes then need the network (one-line error)."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+
+    def _offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tf_inception, "load_state_dict_from_url", _offline)
+    kwargs = dict(
+        metrics=("fid", "precision_recall"),
+        feature_extractor="inception",
+        precision_recall_extractor="vgg16",
+        dataset_key="ffhq256",
+        cache_dir=str(tmp_path),
+    )
+    assert GenerativeMetrics(**kwargs).needs_real_images
+    tag = "inception-v3-tfidelity-tf1resize+pr-vgg16-fc2relu-tfidelity"
+    payload = {
+        "format": REAL_STATS_FORMAT,
+        "dataset_key": "ffhq256",
+        "extractor_tag": tag,
+        "num_images": 3,
+        "fid": {
+            "sum": torch.zeros(2048, dtype=torch.float64),
+            "cov_sum": torch.zeros(2048, 2048, dtype=torch.float64),
+            "num_samples": torch.tensor(3),
+        },
+        "features": None,
+        "pr_features": torch.zeros(3, 4096),
+    }
+    torch.save(payload, real_stats_cache_path(str(tmp_path), "ffhq256", tag))
+    cached = GenerativeMetrics(**kwargs)
+    assert not cached.needs_real_images and cached.real_from_cache and not cached.built
+    assert cached.real_features.shape == (3, 4096) and "VGG-16" in cached.description
+    cached.update(_images(2), real=True)  # skipped: known from the cache
+    with pytest.raises(FeatureExtractorUnavailableError, match=INCEPTION_WEIGHTS_FILE):
+        cached.update(_images(2), real=False)
 
 
 def _random_inception_weights(path, monkeypatch) -> None:
@@ -280,12 +328,19 @@ def test_inception_path_end_to_end_with_local_weights_file(tmp_path, monkeypatch
 
 def test_inception_weights_path_must_be_plain_state_dict(tmp_path):
     missing = tmp_path / "nope.pth"
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
+    with pytest.raises(FileNotFoundError, match="nope.pth"):  # a missing file: at construction
         GenerativeMetrics(feature_extractor="inception", feature_extractor_weights_path=str(missing))
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        GenerativeMetrics(
+            metrics=("precision_recall",),
+            feature_extractor="inception",
+            vgg16_weights_path=str(missing),
+        )
     wrong = tmp_path / "wrong.pth"
     torch.save({"conv.weight": torch.zeros(1)}, wrong)
-    with pytest.raises(ValueError, match="fc.weight"):
-        GenerativeMetrics(feature_extractor="inception", feature_extractor_weights_path=str(wrong))
+    metrics = GenerativeMetrics(feature_extractor="inception", feature_extractor_weights_path=str(wrong))
+    with pytest.raises(ValueError, match="fc.weight"):  # its contents: when the network is built
+        metrics.update(_images(2), real=False)
 
 
 class PixelMeanFeatures(nn.Module):
@@ -351,11 +406,13 @@ def test_vgg16_for_precision_recall_offline_is_one_clear_line(monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(tf_vgg16, "torchvision_load_pretrained_vgg16", _offline)
+    metrics = GenerativeMetrics(
+        metrics=("precision_recall",),
+        feature_extractor=QueuedFeatures([(torch.zeros(2, 2), torch.zeros(2, 2))]),
+        precision_recall_extractor="vgg16",
+    )
+    assert metrics.needs_real_images and "VGG-16" in metrics.description
     with pytest.raises(FeatureExtractorUnavailableError) as info:
-        GenerativeMetrics(
-            metrics=("precision_recall",),
-            feature_extractor=QueuedFeatures([(torch.zeros(2, 2), torch.zeros(2, 2))]),
-            precision_recall_extractor="vgg16",
-        )
+        metrics.update(_images(2), real=True)
     message = str(info.value)
     assert "\n" not in message and "vgg16-397923af.pth" in message and "checkpoints" in message
