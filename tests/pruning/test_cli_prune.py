@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from lightning_gancomp.checkpoints import load_generator
 from lightning_gancomp.cli import main
@@ -128,3 +129,55 @@ def test_dcp_prune_warns_when_config_student_differs_and_missing_teacher_is_one_
         ["prune", "-c", config, *common, *scorer, f"--teacher_path={tmp_path / 'nope.ckpt'}"], capsys
     )
     assert code == 1 and len(err.strip().splitlines()) == 1 and "nope.ckpt" in err
+
+
+def _fail_metric_network_downloads(monkeypatch):
+    """Any attempt to build Inception or VGG-16 (cached weights or not) fails the test."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+    import torch_fidelity.feature_extractor_vgg16 as tf_vgg16
+
+    def _built(*args, **kwargs):
+        raise AssertionError("a metric network was built (weights requested)")
+
+    monkeypatch.setattr(tf_inception, "load_state_dict_from_url", _built)
+    monkeypatch.setattr(tf_vgg16, "torchvision_load_pretrained_vgg16", _built)
+
+
+@pytest.mark.parametrize("method", ["cagan", "dcp"])
+def test_paper_config_with_inception_metrics_profiles_without_building_them(
+    tmp_path, capsys, monkeypatch, method
+):
+    monkeypatch.chdir(tmp_path)
+    _fail_metric_network_downloads(monkeypatch)
+    config = os.path.join(REPO, "configs", method, "ffhq256_0.7.yaml")
+    code, out, err = run(["fit", "-c", config, "--print_config"], capsys)
+    metrics = yaml.safe_load(out)["model"]["init_args"]["metrics"]["init_args"]
+    assert code == 0 and metrics["feature_extractor"] == "inception"
+    assert metrics["precision_recall_extractor"] == "vgg16" and "fid" in metrics["metrics"]
+    tiny = [  # full 256 px depth, few channels: the paper config's networks, only narrower
+        "--model.init_args.teacher.init_args.channels=[16,16,16,16,16,16,16,16,16,16,8,8,8,8]",
+        "--model.init_args.student.init_args.channels=[5,5,5,5,5,5,5,5,5,5,3,3,3,3]",
+    ]
+    code, out, err = run(["profile", "-c", config, *tiny, "--repeats=1", "--warmup=0"], capsys)
+    assert code == 0, err
+    assert "teacher" in out and "student" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["cifar10_sngan_0.7", "cifar10_sngan_0.5", "cifar10_sngan_embedded", "cifar10_sngan_teacher_embedded"],
+)
+def test_sngan_configs_train_with_n_dis_5(capsys, name):
+    """mimicry's SN-GAN CIFAR-10 recipe: one G step per 5 D steps, Adam 2e-4 (0.0, 0.9), batch 64,
+    100k G steps; Lightning counts D and G optimizer steps, so max_steps = 100k x 6."""
+    config = os.path.join(REPO, "configs", "cagan", f"{name}.yaml")
+    code, out, err = run(["fit", "-c", config, "--print_config"], capsys)
+    assert code == 0, err
+    parsed = yaml.safe_load(out)
+    model = parsed["model"]["init_args"]
+    assert model["generator_interval"] == 5
+    for side in ("g_optimizer", "d_optimizer"):
+        assert model[side]["init_args"]["lr"] == 2e-4 and model[side]["init_args"]["betas"] == [0.0, 0.9]
+    if "embedded" not in name:
+        assert parsed["data"]["init_args"]["batch_size"] == 64
+        assert parsed["trainer"]["max_steps"] == 100_000 * (model["generator_interval"] + 1)
