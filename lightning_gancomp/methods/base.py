@@ -854,7 +854,9 @@ class CompressionModule(AdversarialModule):
             teacher's training checkpoint: "initialised from the teacher's D", CAGAN/StyleKD).
         teacher_noise: "independent" (official CAGAN: teacher and student draw their own noise
             maps) — kept explicit so methods can document it.
-        Others as :class:`AdversarialModule`; ``losses`` holds the distillation terms
+        **kwargs: the training recipe, passed to :class:`AdversarialModule` (optimizers, loss
+            terms, R1/path length and their intervals, EMA, metrics...); ``losses`` holds the
+            distillation terms
         (e.g. ``PixelLoss`` 3 + ``LPIPSLoss`` 3 for CAGAN).
     """
 
@@ -866,24 +868,7 @@ class CompressionModule(AdversarialModule):
         student_path: str | None = None,
         discriminator: GanNet | None = None,
         discriminator_path: str | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        adversarial: AdversarialLoss | None = None,
-        losses: list[LossTerm] | None = None,
-        r1: R1Penalty | None = None,
-        r1_interval: int = 16,
-        path_length: PathLengthPenalty | None = None,
-        pl_interval: int = 4,
-        generator_interval: int = 1,
-        style_mixing_prob: float = 0.9,
-        ema_decay: float | None = STYLEGAN2_EMA_DECAY,
-        lazy_reg_correction: bool = True,
-        pair_discriminator: bool = False,
-        metrics: GenerativeMetrics | None = None,
-        eval_max_images: int | None = None,
-        grid_size: int = 16,
-        step_seed: int | None = 0,
-        check_finite: bool = True,
+        **kwargs: Any,
     ) -> None:
         from lightning_gancomp.checkpoints import load_discriminator, load_generator
 
@@ -904,24 +889,7 @@ class CompressionModule(AdversarialModule):
         super().__init__(
             generator=student_net,
             discriminator=d_net,
-            g_optimizer=g_optimizer,
-            d_optimizer=d_optimizer,
-            adversarial=adversarial,
-            losses=losses,
-            r1=r1,
-            r1_interval=r1_interval,
-            path_length=path_length,
-            pl_interval=pl_interval,
-            generator_interval=generator_interval,
-            style_mixing_prob=style_mixing_prob,
-            ema_decay=ema_decay,
-            lazy_reg_correction=lazy_reg_correction,
-            pair_discriminator=pair_discriminator,
-            metrics=metrics,
-            eval_max_images=eval_max_images,
-            grid_size=grid_size,
-            step_seed=step_seed,
-            check_finite=check_finite,
+            **kwargs,
         )
         # Frozen here, in __init__, i.e. before any strategy wraps the module with DDP.
         self.teacher = freeze(teacher_net)

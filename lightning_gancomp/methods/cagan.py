@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
-from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY, CompressionModule, is_style_based
-from lightning_gancomp.metrics import GenerativeMetrics
+from lightning_gancomp.losses import LossContext
+from lightning_gancomp.methods.base import CompressionModule, is_style_based
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
 from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
@@ -211,24 +209,6 @@ class CAGANModule(CompressionModule):
         student_path: str | None = None,
         discriminator: GanNet | None = None,
         discriminator_path: str | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        adversarial: AdversarialLoss | None = None,
-        losses: list[LossTerm] | None = None,
-        r1: R1Penalty | None = None,
-        r1_interval: int = 16,
-        path_length: PathLengthPenalty | None = None,
-        pl_interval: int = 4,
-        generator_interval: int = 1,
-        style_mixing_prob: float = 0.9,
-        ema_decay: float | None = STYLEGAN2_EMA_DECAY,
-        lazy_reg_correction: bool = True,
-        pair_discriminator: bool = False,
-        metrics: GenerativeMetrics | None = None,
-        eval_max_images: int | None = None,
-        grid_size: int = 16,
-        step_seed: int | None = 0,
-        check_finite: bool = True,
         kd_mask: ContentMask | None = None,
         student_init: StudentInit = "pruned_teacher",
         mapping_prefixes: tuple[str, ...] = ("style.",),
@@ -239,6 +219,7 @@ class CAGANModule(CompressionModule):
         eval_l1_samples: int = 0,
         eval_pr_samples: int = 0,
         eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        **kwargs: Any,
     ) -> None:
         # An architecture *and* a path: the architecture is built now (so `gancomp profile` needs
         # no file), the weights are loaded from the path when a Trainer stage starts (setup).
@@ -266,24 +247,7 @@ class CAGANModule(CompressionModule):
             student_path=student_path,
             discriminator=discriminator,
             discriminator_path=discriminator_path,
-            g_optimizer=g_optimizer,
-            d_optimizer=d_optimizer,
-            adversarial=adversarial,
-            losses=losses,
-            r1=r1,
-            r1_interval=r1_interval,
-            path_length=path_length,
-            pl_interval=pl_interval,
-            generator_interval=generator_interval,
-            style_mixing_prob=style_mixing_prob,
-            ema_decay=ema_decay,
-            lazy_reg_correction=lazy_reg_correction,
-            pair_discriminator=pair_discriminator,
-            metrics=metrics,
-            eval_max_images=eval_max_images,
-            grid_size=grid_size,
-            step_seed=step_seed,
-            check_finite=check_finite,
+            **kwargs,
         )
         self.weight_files = weight_files
         #: every configured weight file (also those loaded eagerly): `gancomp prune`/`export` use them

@@ -28,27 +28,23 @@ default and ``student_init: random_synthesis`` gives the README behaviour.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
-from lightning_gancomp.losses import AdversarialLoss, LossContext, LossTerm, PathLengthPenalty, R1Penalty
+from lightning_gancomp.losses import LossContext
 from lightning_gancomp.methods.base import (
-    STYLEGAN2_EMA_DECAY,
     GeneratorInputs,
     capture_outputs,
     is_style_based,
     run_generator,
     style_w_plus,
 )
-from lightning_gancomp.methods.cagan import CAGANModule, StudentInit
-from lightning_gancomp.metrics import GenerativeMetrics
+from lightning_gancomp.methods.cagan import CAGANModule
 from lightning_gancomp.nets.base import GanNet
-from lightning_gancomp.pruning.importance import ChannelScorer, ContentMask, DiversityAwareScorer
-from lightning_gancomp.pruning.plan import PruningPolicy
+from lightning_gancomp.pruning.importance import ChannelScorer, DiversityAwareScorer
 
 OffsetMode = Literal["main", "random"]
 MainDirection = Literal["split", "global"]
@@ -123,33 +119,6 @@ class DCPModule(CAGANModule):
 
     def __init__(
         self,
-        teacher: GanNet | None = None,
-        teacher_path: str | None = None,
-        student: GanNet | None = None,
-        student_path: str | None = None,
-        discriminator: GanNet | None = None,
-        discriminator_path: str | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        adversarial: AdversarialLoss | None = None,
-        losses: list[LossTerm] | None = None,
-        r1: R1Penalty | None = None,
-        r1_interval: int = 16,
-        path_length: PathLengthPenalty | None = None,
-        pl_interval: int = 4,
-        style_mixing_prob: float = 0.9,
-        ema_decay: float | None = STYLEGAN2_EMA_DECAY,
-        lazy_reg_correction: bool = True,
-        pair_discriminator: bool = False,
-        metrics: GenerativeMetrics | None = None,
-        eval_max_images: int | None = None,
-        grid_size: int = 16,
-        step_seed: int | None = 0,
-        check_finite: bool = True,
-        kd_mask: ContentMask | None = None,
-        student_init: StudentInit = "pruned_teacher",
-        mapping_prefixes: tuple[str, ...] = ("style.",),
-        init_seed: int = 0,
         relation_weight: float = 30.0,
         relation_layers: tuple[int, ...] = (2, 3, 4, 5),
         relation_kind: RelationKind = "kl",
@@ -159,47 +128,12 @@ class DCPModule(CAGANModule):
         offset_weight: float = 5.0,
         single_view: bool = False,
         scorer: ChannelScorer | None = None,
-        policy: PruningPolicy | None = None,
-        rescale_equalized: bool = True,
-        eval_l1_samples: int = 0,
-        eval_pr_samples: int = 0,
-        eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+        **kwargs: Any,
     ) -> None:
         super().__init__(
-            teacher=teacher,
-            teacher_path=teacher_path,
-            student=student,
-            student_path=student_path,
-            discriminator=discriminator,
-            discriminator_path=discriminator_path,
-            g_optimizer=g_optimizer,
-            d_optimizer=d_optimizer,
-            adversarial=adversarial,
-            losses=losses,
-            r1=r1,
-            r1_interval=r1_interval,
-            path_length=path_length,
-            pl_interval=pl_interval,
-            style_mixing_prob=style_mixing_prob,
-            ema_decay=ema_decay,
-            lazy_reg_correction=lazy_reg_correction,
-            pair_discriminator=pair_discriminator,
-            metrics=metrics,
-            eval_max_images=eval_max_images,
-            grid_size=grid_size,
-            step_seed=step_seed,
-            check_finite=check_finite,
-            kd_mask=kd_mask,
-            student_init=student_init,
-            mapping_prefixes=mapping_prefixes,
-            init_seed=init_seed,
             # DCP's pruning recipe: diversity-aware S^sigma scores, uniform removal ratio 0.7
             scorer=scorer if scorer is not None else DiversityAwareScorer(),
-            policy=policy,
-            rescale_equalized=rescale_equalized,
-            eval_l1_samples=eval_l1_samples,
-            eval_pr_samples=eval_pr_samples,
-            eval_psis=eval_psis,
+            **kwargs,
         )
         if relation_kind not in ("kl", "mse") or offset_mode not in ("main", "random"):
             raise ValueError(f"relation_kind {relation_kind!r} / offset_mode {offset_mode!r} not supported")
