@@ -15,6 +15,7 @@ from lightning_gancomp.data.datamodules import (
 )
 from lightning_gancomp.data.embedded import EmbeddedClasses, EmbeddedDomains, EmbeddedImages, EmbeddedPairs
 from lightning_gancomp.data.errors import DatasetError
+from lightning_gancomp.data.resumable import ResumableDataLoader, ResumableSampler
 from lightning_gancomp.data.sources import (
     AlignedDataset,
     BigGANHDF5Dataset,
@@ -44,6 +45,8 @@ __all__ = [
     "NVLabsDataset",
     "PairedDataModule",
     "Pix2PixTransform",
+    "ResumableDataLoader",
+    "ResumableSampler",
     "RosinalityLMDBDataset",
     "StyleGAN2Transform",
     "UnalignedDataset",

@@ -14,10 +14,13 @@ conditional data, class folder) or given with ``format``. Constructors only stor
 all I/O and validation happen in ``setup`` (main process), so bad data fails there with one
 :class:`DatasetError` line naming the culprit instead of inside a DataLoader worker.
 
-Loaders: training shuffles, drops the last incomplete batch and applies random augmentation;
-validation/testing use a fixed subset (seeded permutation of ``val_size``/``test_size`` items),
-no augmentation, no shuffling. Workers are persistent when ``num_workers > 0``; ``pin_memory``
-defaults to "CUDA available". Under DDP Lightning inserts its DistributedSampler.
+Loaders: training shuffles, drops the last incomplete batch and applies random augmentation; it is
+a :class:`~lightning_gancomp.data.resumable.ResumableDataLoader`: the order is a permutation fixed
+by (run seed, data ``seed``, epoch), sharded per DDP rank by its own DistributedSampler subclass, and
+its position is saved in Lightning checkpoints so a mid-epoch resume continues the same order.
+Validation/testing use a fixed subset (seeded permutation of ``val_size``/``test_size`` items), no
+augmentation, no shuffling (under DDP Lightning inserts its DistributedSampler there). Workers are
+persistent when ``num_workers > 0``; ``pin_memory`` defaults to "CUDA available".
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_gancomp.data.embedded import EmbeddedClasses, EmbeddedDomains, EmbeddedImages, EmbeddedPairs
 from lightning_gancomp.data.errors import DatasetError
+from lightning_gancomp.data.resumable import ResumableDataLoader, run_shuffle_seed
 from lightning_gancomp.data.sources import (
     AlignedDataset,
     BigGANHDF5Dataset,
@@ -124,7 +128,8 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
             data or embedded data; the whole test split where the format has one).
         pin_memory: pin host memory (None: when CUDA is available).
         seed: seed of the embedded data (validation uses ``seed + 1``, test ``seed + 2``) and of the
-            fixed evaluation subsets.
+            fixed evaluation subsets; mixed with ``seed_everything``'s seed into the training shuffle
+            seed.
         embedded_length: number of training items of the embedded data.
         verify: how much of an on-disk dataset to check at setup ("first", "headers", "full").
     """
@@ -184,11 +189,23 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise DatasetError(f"{type(self).__name__}.setup() must run before asking for a dataloader")
+        if train:
+            # resumable position + per-rank shard of its own (Lightning keeps a DistributedSampler)
+            return ResumableDataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=True,
+                seed=run_shuffle_seed(self.seed),
+                drop_last=True,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                persistent_workers=self.num_workers > 0,
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train,
+            shuffle=False,
+            drop_last=False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

@@ -6,11 +6,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from jsonargparse import ArgumentParser
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import SequentialSampler
 
 from lightning_gancomp.data import (
     ConditionalDataModule,
     PairedDataModule,
+    ResumableSampler,
     UnconditionalDataModule,
     UnpairedDataModule,
 )
@@ -62,7 +63,7 @@ def test_loader_flags(cls):
     dm = cls(resolution=8, batch_size=3, val_size=5, embedded_length=10, pin_memory=False)
     dm.setup("fit")
     train, val = dm.train_dataloader(), dm.val_dataloader()
-    assert isinstance(train.sampler, RandomSampler) and train.drop_last and len(train) == 3
+    assert isinstance(train.sampler, ResumableSampler) and train.drop_last and len(train) == 3
     assert isinstance(val.sampler, SequentialSampler) and not val.drop_last and len(val) == 2
     assert not train.persistent_workers and not train.pin_memory
 
