@@ -194,3 +194,12 @@ def test_validate_channel_groups_checks_windows():
         validate_channel_groups(_ConcatGenerator(extra_offset=5))
     with pytest.raises(ChannelGroupError, match="second.weight has negative offset -1"):
         validate_channel_groups(_ConcatGenerator(extra_offset=-1))
+
+
+def test_checked_group_sizes_names_unknown_groups_and_sizes_below_minimum():
+    net = _ChainGenerator(hidden=4)
+    assert net.checked_group_sizes({"hidden": 2.0}) == {"hidden": 2}
+    with pytest.raises(ChannelGroupError, match=r"_ChainGenerator: unknown channel groups \['ghost'\]"):
+        net.checked_group_sizes({"ghost": 1})
+    with pytest.raises(ChannelGroupError, match="group hidden size 0 below minimum 1"):
+        net.checked_group_sizes({"hidden": 0})

@@ -165,7 +165,23 @@ class EncodedImageDataset(Dataset, abc.ABC):
 # --------------------------------------------------------------------------------------------
 
 
-class ImageFolderDataset(EncodedImageDataset):
+class _FilesInFolder(EncodedImageDataset):
+    """Images stored as files: ``self.files`` are paths relative to the folder ``self.path``."""
+
+    path: str
+    files: list[str]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def open_image(self, index: int) -> BinaryIO:
+        return open(os.path.join(self.path, self.files[index]), "rb")
+
+    def image_name(self, index: int) -> str:
+        return os.path.join(self.path, self.files[index])
+
+
+class ImageFolderDataset(_FilesInFolder):
     """Every image below ``path`` (recursive, sorted by relative path); no labels.
 
     Args:
@@ -190,15 +206,6 @@ class ImageFolderDataset(EncodedImageDataset):
         if not self.files:
             raise DatasetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in folder: {self.path}")
         self.verify(verify, require_fixed_size)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def open_image(self, index: int) -> BinaryIO:
-        return open(os.path.join(self.path, self.files[index]), "rb")
-
-    def image_name(self, index: int) -> str:
-        return os.path.join(self.path, self.files[index])
 
 
 class NVLabsDataset(EncodedImageDataset):
@@ -308,7 +315,7 @@ def list_all_files(root: str) -> list[str]:
     return names
 
 
-class ClassFolderDataset(EncodedImageDataset):
+class ClassFolderDataset(_FilesInFolder):
     """torchvision-style ImageFolder: ``path/<class>/**/*.jpg``, classes = sorted sub-directory names.
 
     Items carry ``label`` = index of the class directory. ``class_names`` lists them in order.
@@ -341,15 +348,6 @@ class ClassFolderDataset(EncodedImageDataset):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def open_image(self, index: int) -> BinaryIO:
-        return open(os.path.join(self.path, self.files[index]), "rb")
-
-    def image_name(self, index: int) -> str:
-        return os.path.join(self.path, self.files[index])
 
 
 # --------------------------------------------------------------------------------------------

@@ -157,6 +157,23 @@ class GanNet(nn.Module):
             raise ChannelGroupError(f"{type(self).__name__} declares no prunable channel groups")
         return dict(self.config)
 
+    def checked_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, int]:
+        """``sizes`` as ints, after checking every name is a declared group and every size is at
+        least that group's ``min_size`` (one-line ChannelGroupError otherwise). For use by
+        ``config_for_group_sizes`` implementations."""
+        known = {group.name: group for group in self.channel_groups()}
+        unknown = sorted(set(sizes) - set(known))
+        if unknown:
+            raise ChannelGroupError(
+                f"{type(self).__name__}: unknown channel groups {unknown} (known: {sorted(known)})"
+            )
+        for name, size in sizes.items():
+            if int(size) < known[name].min_size:
+                raise ChannelGroupError(
+                    f"{type(self).__name__}: group {name} size {size} below minimum {known[name].min_size}"
+                )
+        return {name: int(size) for name, size in sizes.items()}
+
     def with_config(self, **changes: Any) -> GanNet:
         """A fresh instance of the same class with some constructor arguments changed."""
         return type(self)(**{**self.config, **changes})

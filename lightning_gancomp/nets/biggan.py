@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_gancomp.nets.base import ChannelGroup, ChannelGroupError, GanNet, TensorSlice
+from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice
 from lightning_gancomp.nets.layers import (
     BigGANBatchNorm2d,
     ClassConditionalBatchNorm2d,
@@ -125,15 +125,6 @@ def _attention_value_group(prefix: str, size: int, num_svs: int) -> ChannelGroup
     members = _sn_producer(f"{prefix}.g", num_svs, has_bias=False)
     members.append(TensorSlice(f"{prefix}.o.weight", 1, "in"))
     return ChannelGroup(f"{prefix}.value", size, tuple(members))
-
-
-def _check_sizes(sizes: Mapping[str, int], groups: list[ChannelGroup], net: str) -> None:
-    known = {g.name: g for g in groups}
-    for name, size in sizes.items():
-        if name not in known:
-            raise ChannelGroupError(f"{net}: unknown channel group {name!r} (known: {sorted(known)})")
-        if int(size) < known[name].min_size:
-            raise ChannelGroupError(f"{net}: group {name} size {size} below minimum {known[name].min_size}")
 
 
 # -- generator --------------------------------------------------------------------------------
@@ -393,7 +384,7 @@ class BigGANGenerator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        _check_sizes(sizes, self.channel_groups(), type(self).__name__)
+        sizes = self.checked_group_sizes(sizes)
         streams = [int(sizes.get(f"stream.{k}", c)) for k, c in enumerate(self.stream_channels)]
         hidden = [int(sizes.get(f"block.{k}.hidden", c)) for k, c in enumerate(self.hidden_channels)]
         attentions = [self.blocks[k][1] for k in self.attention_blocks]
@@ -574,7 +565,7 @@ class BigGANDiscriminator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        _check_sizes(sizes, self.channel_groups(), type(self).__name__)
+        sizes = self.checked_group_sizes(sizes)
         ids = self._stream_ids()
         streams = [int(sizes.get(f"stream.{ids[k]}", c)) for k, c in enumerate(self.stream_channels)]
         hidden = [int(sizes.get(f"block.{k}.hidden", c)) for k, c in enumerate(self.hidden_channels)]

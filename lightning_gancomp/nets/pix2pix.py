@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_gancomp.nets.base import ChannelGroup, ChannelGroupError, GanNet, TensorSlice
+from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice
 
 Norm = Literal["instance", "batch", "none"]
 Padding = Literal["reflect", "replicate", "zero"]
@@ -124,19 +124,6 @@ def _check_widths(name: str, widths: list[int], expected_len: int) -> list[int]:
     if any(w < 1 for w in widths):
         raise ValueError(f"{name} must be positive, got {widths}")
     return widths
-
-
-def _check_group_names(net: GanNet, sizes: Mapping[str, int]) -> dict[str, int]:
-    known = {g.name for g in net.channel_groups()}
-    unknown = sorted(set(sizes) - known)
-    if unknown:
-        raise ChannelGroupError(
-            f"{type(net).__name__}: unknown channel groups {unknown} (known: {sorted(known)})"
-        )
-    bad = {name: size for name, size in sizes.items() if int(size) < 1}
-    if bad:
-        raise ChannelGroupError(f"{type(net).__name__}: group sizes must be >= 1, got {bad}")
-    return {name: int(size) for name, size in sizes.items()}
 
 
 def _stage_group(name: str, size: int, stage: nn.Module, reader_key: str, reader: nn.Module) -> ChannelGroup:
@@ -350,7 +337,7 @@ class ResnetGenerator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        sizes = _check_group_names(self, sizes)
+        sizes = self.checked_group_sizes(sizes)
         down = [sizes.get("stem", self.down_channels[0]), sizes.get("down.0", self.down_channels[1])]
         down.append(sizes.get("residual", self.down_channels[2]))
         blocks = [sizes.get(f"blocks.{i}", w) for i, w in enumerate(self.block_channels)]
@@ -511,7 +498,7 @@ class UnetGenerator(GanNet):
         return ChannelGroup(f"ups.{k}", self.up_channels[k - 1], tuple(members))
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        sizes = _check_group_names(self, sizes)
+        sizes = self.checked_group_sizes(sizes)
         down = [sizes.get(f"downs.{k}", w) for k, w in enumerate(self.down_channels)]
         up = [sizes.get(f"ups.{k + 1}", w) for k, w in enumerate(self.up_channels)]
         return {**self.config, "down_channels": down, "up_channels": up}
@@ -592,5 +579,5 @@ class NLayerDiscriminator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        sizes = _check_group_names(self, sizes)
+        sizes = self.checked_group_sizes(sizes)
         return {**self.config, "channels": [sizes.get(f"layers.{i}", w) for i, w in enumerate(self.channels)]}

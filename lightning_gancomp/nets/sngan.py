@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_gancomp.nets.base import ChannelGroup, ChannelGroupError, GanNet, TensorSlice
+from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice
 from lightning_gancomp.nets.layers import TorchSNConv2d, TorchSNLinear
 
 Upsample = Literal["nearest", "bilinear"]
@@ -39,15 +39,6 @@ def _upsample(x: torch.Tensor, mode: Upsample) -> torch.Tensor:
     if mode == "bilinear":
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     return F.interpolate(x, scale_factor=2, mode="nearest")
-
-
-def _check_sizes(sizes: Mapping[str, int], groups: list[ChannelGroup], net: str) -> None:
-    known = {g.name: g for g in groups}
-    for name, size in sizes.items():
-        if name not in known:
-            raise ChannelGroupError(f"{net}: unknown channel group {name!r} (known: {sorted(known)})")
-        if int(size) < known[name].min_size:
-            raise ChannelGroupError(f"{net}: group {name} size {size} below minimum {known[name].min_size}")
 
 
 def _bn_members(prefix: str) -> list[TensorSlice]:
@@ -168,7 +159,7 @@ class SNGANGenerator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        _check_sizes(sizes, self.channel_groups(), type(self).__name__)
+        sizes = self.checked_group_sizes(sizes)
         streams = [int(sizes.get(f"stream.{k}", c)) for k, c in enumerate(self.stream_channels)]
         hidden = [int(sizes.get(f"block.{k}.hidden", c)) for k, c in enumerate(self.hidden_channels)]
         return {**self.config, "stream_channels": streams, "hidden_channels": hidden}
@@ -311,7 +302,7 @@ class SNGANDiscriminator(GanNet):
         return groups
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
-        _check_sizes(sizes, self.channel_groups(), type(self).__name__)
+        sizes = self.checked_group_sizes(sizes)
         ids = self._stream_ids()
         streams = [int(sizes.get(f"stream.{ids[k]}", c)) for k, c in enumerate(self.stream_channels)]
         hidden = [int(sizes.get(f"block.{k}.hidden", c)) for k, c in enumerate(self.hidden_channels)]

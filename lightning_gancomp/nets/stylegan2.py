@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from lightning_gancomp.nets.base import ChannelGroup, ChannelGroupError, GanNet, TensorSlice
+from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice
 from lightning_gancomp.nets.stylegan_layers import (
     ConstantInput,
     ConvLayer,
@@ -308,14 +308,9 @@ class StyleGAN2Generator(GanNet):
         return f"map{index}_{map_resolution(index)}px"
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
+        sizes = self.checked_group_sizes(sizes)
         names = [self.group_name(i) for i in range(len(self.channels))]
-        unknown = sorted(set(sizes) - set(names))
-        if unknown:
-            raise ChannelGroupError(f"StyleGAN2Generator has no channel groups {unknown} (groups: {names})")
-        channels = [int(sizes.get(name, width)) for name, width in zip(names, self.channels)]
-        bad = [(n, c) for n, c in zip(names, channels) if c < 1]
-        if bad:
-            raise ChannelGroupError(f"StyleGAN2Generator: group sizes must be >= 1, got {bad}")
+        channels = [sizes.get(name, width) for name, width in zip(names, self.channels)]
         return {**self.config, "channels": channels}
 
     def distillation_points(self) -> list[str]:
@@ -449,14 +444,7 @@ class StyleGAN2Discriminator(GanNet):
         ]
 
     def config_for_group_sizes(self, sizes: Mapping[str, int]) -> dict[str, Any]:
+        sizes = self.checked_group_sizes(sizes)
         names = [f"convs.{i}" for i in range(len(self.convs))]
-        unknown = sorted(set(sizes) - set(names))
-        if unknown:
-            raise ChannelGroupError(
-                f"StyleGAN2Discriminator has no channel groups {unknown} (groups: {names})"
-            )
-        channels = [int(sizes.get(name, width)) for name, width in zip(names, self.channels)]
-        bad = [(n, c) for n, c in zip(names, channels) if c < 1]
-        if bad:
-            raise ChannelGroupError(f"StyleGAN2Discriminator: group sizes must be >= 1, got {bad}")
+        channels = [sizes.get(name, width) for name, width in zip(names, self.channels)]
         return {**self.config, "channels": channels}

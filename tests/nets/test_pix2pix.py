@@ -116,7 +116,7 @@ def test_group_sizes_map_to_width_arguments():
     assert {grp.name: grp.size for grp in validate_channel_groups(small)} == sizes
     with pytest.raises(ChannelGroupError, match="unknown channel groups"):
         g.config_for_group_sizes({"blocks.7": 2})
-    with pytest.raises(ChannelGroupError, match=">= 1"):
+    with pytest.raises(ChannelGroupError, match="group stem size 0 below minimum 1"):
         g.config_for_group_sizes({"stem": 0})
 
     u = UnetGenerator(ngf=2, num_downs=6)

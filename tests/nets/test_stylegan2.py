@@ -340,7 +340,7 @@ def test_config_for_group_sizes_and_distillation_points():
     assert {k: v for k, v in cfg.items() if k != "channels"} == {
         k: v for k, v in g.config.items() if k != "channels"
     }
-    with pytest.raises(ValueError, match="no channel groups"):
+    with pytest.raises(ValueError, match="unknown channel groups"):
         g.config_for_group_sizes({"nope": 1})
     points = g.distillation_points()
     assert points == ["conv1", "convs.1", "convs.3", "convs.5"]
