@@ -856,8 +856,7 @@ class CompressionModule(AdversarialModule):
             maps) — kept explicit so methods can document it.
         **kwargs: the training recipe, passed to :class:`AdversarialModule` (optimizers, loss
             terms, R1/path length and their intervals, EMA, metrics...); ``losses`` holds the
-            distillation terms
-        (e.g. ``PixelLoss`` 3 + ``LPIPSLoss`` 3 for CAGAN).
+            distillation terms (e.g. ``PixelLoss`` 3 + ``LPIPSLoss`` 3 for CAGAN).
     """
 
     def __init__(

@@ -28,13 +28,11 @@ from lightning_gancomp.losses import (
     CycleConsistencyLoss,
     IdentityLoss,
     LossContext,
-    LossTerm,
     LSGANLoss,
     PathLengthPenalty,
     R1Penalty,
 )
 from lightning_gancomp.methods.base import (
-    STYLEGAN2_EMA_DECAY,
     AdversarialModule,
     Phase,
     generator_task,
@@ -61,51 +59,17 @@ class GanModule(AdversarialModule):
         self,
         generator: GanNet,
         discriminator: GanNet,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        adversarial: AdversarialLoss | None = None,
-        losses: list[LossTerm] | None = None,
         r1: R1Penalty | None = None,
-        r1_interval: int = 16,
         path_length: PathLengthPenalty | None = None,
-        pl_interval: int = 4,
-        generator_interval: int = 1,
         use_default_regularizers: bool = True,
-        style_mixing_prob: float = 0.9,
-        ema_decay: float | None = STYLEGAN2_EMA_DECAY,
-        lazy_reg_correction: bool = True,
-        pair_discriminator: bool = False,
-        metrics: GenerativeMetrics | None = None,
-        eval_max_images: int | None = None,
-        grid_size: int = 16,
-        step_seed: int | None = 0,
-        check_finite: bool = True,
+        **kwargs: Any,
     ) -> None:
         if use_default_regularizers:
             r1 = r1 if r1 is not None else R1Penalty(gamma=10.0)
             if path_length is None and is_style_based(generator):
                 path_length = PathLengthPenalty(weight=2.0)
         super().__init__(
-            generator=generator,
-            discriminator=discriminator,
-            g_optimizer=g_optimizer,
-            d_optimizer=d_optimizer,
-            adversarial=adversarial,
-            losses=losses,
-            r1=r1,
-            r1_interval=r1_interval,
-            path_length=path_length,
-            pl_interval=pl_interval,
-            generator_interval=generator_interval,
-            style_mixing_prob=style_mixing_prob,
-            ema_decay=ema_decay,
-            lazy_reg_correction=lazy_reg_correction,
-            pair_discriminator=pair_discriminator,
-            metrics=metrics,
-            eval_max_images=eval_max_images,
-            grid_size=grid_size,
-            step_seed=step_seed,
-            check_finite=check_finite,
+            generator=generator, discriminator=discriminator, r1=r1, path_length=path_length, **kwargs
         )
 
 
