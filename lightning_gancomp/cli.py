@@ -21,14 +21,12 @@ and exit status 2 (parse errors) or 1 (runtime errors); ``GANCOMP_DEBUG=1`` show
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 from typing import Any, NoReturn
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
@@ -91,7 +89,7 @@ class GancompTrainer(pl.Trainer):
             teacher_path: teacher checkpoint (overrides the config's ``teacher_path``).
             plan: apply an existing plan JSON instead of scoring.
         """
-        from lightning_gancomp.pruning.commands import prune_method
+        from lightning_gancomp.commands.prune import prune_method
 
         prune_method(model, output=output, plan_path=plan_path, teacher_path=teacher_path, plan=plan)
 
@@ -116,7 +114,7 @@ class GancompTrainer(pl.Trainer):
             torchscript: also write a traced TorchScript module here.
             torchscript_batch_size: the batch size the trace is recorded (and runs) at.
         """
-        from lightning_gancomp.pruning.commands import export_method
+        from lightning_gancomp.commands.export import export_method
 
         export_method(
             model,
@@ -151,114 +149,9 @@ class GancompTrainer(pl.Trainer):
             resolution: input size of image-to-image generators (default 256).
             output: also write the report as JSON to this path.
         """
-        from lightning_gancomp.metrics import complexity
+        from lightning_gancomp.commands.profile import profile_method
 
-        networks = model.profile_networks() if hasattr(model, "profile_networks") else {}
-        if not networks:
-            raise ValueError(f"{type(model).__name__} has no generators to profile")
-        report: dict[str, dict[str, Any]] = {}
-        for name, net in networks.items():
-            report[name] = profile_network(net, complexity, batch_size, device, warmup, repeats, resolution)
-        if "teacher" in report and "student" in report:
-            report["ratio"] = ratios(report["teacher"], report["student"])
-        print(format_report(report))
-        if output:
-            write_json_atomic(report, output)
-        return report
-
-
-def profile_network(
-    net: torch.nn.Module,
-    complexity: Any,
-    batch_size: int,
-    device: str,
-    warmup: int,
-    repeats: int,
-    resolution: int | None = None,
-) -> dict[str, Any]:
-    was_training = net.training
-    net.eval()
-    try:
-        return _profile_rows(net, complexity, batch_size, device, warmup, repeats, resolution)
-    finally:
-        net.train(was_training)
-
-
-def _profile_rows(
-    net: torch.nn.Module,
-    complexity: Any,
-    batch_size: int,
-    device: str,
-    warmup: int,
-    repeats: int,
-    resolution: int | None,
-) -> dict[str, Any]:
-    inputs = complexity.example_inputs_for(net, batch_size=1, resolution=resolution)
-    row: dict[str, Any] = {
-        "class": type(net).__name__,
-        "params": int(complexity.count_parameters(net)),
-        "macs_torchprofile": int(complexity.torchprofile_macs(net, *inputs)),
-    }
-    try:
-        row["macs_cagan"] = int(complexity.cagan_stylegan2_macs(net))
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
-        row["macs_cagan"] = None  # the CAGAN convention is defined for StyleGAN2 generators only
-    batch_inputs = complexity.example_inputs_for(net, batch_size=batch_size, resolution=resolution)
-    latency = complexity.measure_latency(
-        net, batch_inputs, device=device, batch_size=batch_size, warmup=warmup, repeats=repeats
-    )
-    row["latency"] = {k: float(v) if isinstance(v, (int, float)) else v for k, v in latency.items()}
-    return row
-
-
-def ratios(teacher: dict[str, Any], student: dict[str, Any]) -> dict[str, float | None]:
-    def ratio(key: str) -> float | None:
-        t, s = teacher.get(key), student.get(key)
-        return float(t) / float(s) if t and s else None
-
-    t_ms = teacher["latency"].get("median_ms")
-    s_ms = student["latency"].get("median_ms")
-    return {
-        "params": ratio("params"),
-        "macs_torchprofile": ratio("macs_torchprofile"),
-        "macs_cagan": ratio("macs_cagan"),
-        "speedup": float(t_ms) / float(s_ms) if t_ms and s_ms else None,
-    }
-
-
-def format_report(report: dict[str, dict[str, Any]]) -> str:
-    def num(value: Any) -> str:
-        return f"{value:,}" if isinstance(value, int) else ("n/a" if value is None else f"{value:.3g}")
-
-    lines = [
-        f"{'network':<10} {'params':>14} {'MACs (torchprofile)':>22} {'MACs (CAGAN)':>18} {'latency ms':>11}"
-    ]
-    for name, row in report.items():
-        if name == "ratio":
-            continue
-        lines.append(
-            f"{name:<10} {num(row['params']):>14} {num(row['macs_torchprofile']):>22} "
-            f"{num(row['macs_cagan']):>18} {num(row['latency'].get('median_ms')):>11}"
-        )
-    if "ratio" in report:
-        r = report["ratio"]
-        lines.append(
-            f"{'ratio':<10} {num(r['params']):>14} {num(r['macs_torchprofile']):>22} "
-            f"{num(r['macs_cagan']):>18} {num(r['speedup']):>11}"
-        )
-    return "\n".join(lines)
-
-
-def write_json_atomic(obj: Any, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as handle:
-            json.dump(obj, handle, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
 
 
 # -- parser: one clear line on bad input ----------------------------------------------------------

@@ -16,9 +16,10 @@ import os
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from lightning_gancomp.atomic import atomic_torch_save
 
 
 class GanCheckpoint(ModelCheckpoint):
@@ -67,11 +68,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in path:
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_torch_save(checkpoint, path)

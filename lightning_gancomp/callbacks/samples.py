@@ -16,6 +16,8 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
+from lightning_gancomp.atomic import atomic_path
+
 
 def grid_tensor(images: torch.Tensor, nrow: int) -> torch.Tensor:
     """``[N, 3, H, W]`` in [-1, 1] → one ``[3, H', W']`` grid image in [0, 1]."""
@@ -24,15 +26,8 @@ def grid_tensor(images: torch.Tensor, nrow: int) -> torch.Tensor:
 
 
 def save_grid_atomic(grid: torch.Tensor, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp-{os.getpid()}{ext}"
-    try:
+    with atomic_path(path) as tmp:
         save_image(grid, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class SampleGrid(pl.Callback):

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from lightning_gancomp.atomic import atomic_torch_save
 from lightning_gancomp.losses import LossContext
 from lightning_gancomp.methods.base import CompressionModule, is_style_based
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
@@ -128,14 +129,7 @@ class EmbeddedFaceMask(ContentMask):
             load_state_dict_strict(network, torch.load(self.cache_path, weights_only=True), self.cache_path)
             return network
         self._train(network)
-        os.makedirs(self.cache_dir, exist_ok=True)
-        tmp = f"{self.cache_path}.tmp-{os.getpid()}"
-        try:
-            torch.save(network.state_dict(), tmp)
-            os.replace(tmp, self.cache_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_torch_save(network.state_dict(), self.cache_path)
         return network
 
     def _train(self, network: nn.Sequential) -> None:

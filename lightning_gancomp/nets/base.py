@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from lightning_gancomp.atomic import atomic_torch_save
+
 NET_FORMAT = "lightning_gancomp.net"
 NET_FORMAT_VERSION = 1
 
@@ -328,14 +330,7 @@ def net_payload(net: GanNet, extra: Mapping[str, Any] | None = None) -> dict[str
 
 def save_net(net: GanNet, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> None:
     """Write weights + widths atomically (a temp file renamed into place: nothing half-written)."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        torch.save(net_payload(net, extra), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_torch_save(net_payload(net, extra), path)
 
 
 def is_net_payload(obj: Any) -> bool:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_gancomp.atomic import atomic_write_text
 from lightning_gancomp.nets.base import ChannelGroup, GanNet
 
 PLAN_FORMAT = "lightning_gancomp.plan"
@@ -161,15 +162,7 @@ class PruningPlan:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically (temp file + rename: never half-written)."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write_text(self.to_json(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, net: GanNet | None = None) -> PruningPlan:

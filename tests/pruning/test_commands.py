@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from lightning_gancomp.checkpoints import load_discriminator, load_generator
+from lightning_gancomp.commands.export import DeterministicGenerator, example_inputs, export
+from lightning_gancomp.commands.prune import prune
 from lightning_gancomp.nets.base import count_params, net_payload
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
-from lightning_gancomp.pruning.commands import DeterministicGenerator, example_inputs, export, prune
 from lightning_gancomp.pruning.importance import ContentAwareScorer, L1Scorer
 from lightning_gancomp.pruning.plan import PruningPlan, UniformPolicy
 from lightning_gancomp.pruning.surgery import apply_plan

@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from lightning_gancomp.commands.export import DeterministicGenerator, example_inputs
 from lightning_gancomp.nets.base import count_params, validate_channel_groups
 from lightning_gancomp.nets.biggan import (
     BigGANDiscriminator,
@@ -16,7 +17,6 @@ from lightning_gancomp.nets.pix2pix import NLayerDiscriminator, ResnetGenerator,
 from lightning_gancomp.nets.sngan import SNGANGenerator
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from lightning_gancomp.nets.stylegan_layers import minibatch_stddev
-from lightning_gancomp.pruning.commands import DeterministicGenerator, example_inputs
 from lightning_gancomp.pruning.importance import L1Scorer, RandomScorer
 from lightning_gancomp.pruning.plan import plan_from_keep, uniform_plan
 from lightning_gancomp.pruning.surgery import apply_plan, student_config, zero_dropped_channels

@@ -1,4 +1,4 @@
-"""``gancomp prune`` and ``gancomp export`` as plain functions (the CLI only forwards arguments).
+"""``gancomp prune`` as a plain function (the CLI only forwards arguments).
 
 ``prune``: teacher checkpoint (any format ``load_generator`` reads) + scorer + policy → a
 student checkpoint and the plan JSON. The student generator is the teacher with its pruned
@@ -7,25 +7,17 @@ same class with smaller widths; the teacher's discriminator, when the file has o
 alongside (CAGAN/DCP initialise D from the teacher's D). The student file uses our training
 checkpoint layout (``{"gancomp_nets": {"g", "g_ema", "d"}}``), so ``load_generator`` and the
 compression methods' ``student=`` / ``discriminator=`` arguments read it directly.
-
-``export``: a distilled or pruned student (any checkpoint ``load_generator`` reads; G-EMA by
-default) → a plain generator file (weights + constructor config, loadable by
-``load_generator`` without any training class) and optionally TorchScript. Both are checked
-to reproduce the checkpoint's generator on fixed inputs.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-from torch import nn
-
-from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator, save_generator
+from lightning_gancomp.atomic import atomic_torch_save
+from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator
 from lightning_gancomp.nets.base import GanNet, count_params, net_payload
 from lightning_gancomp.pruning.importance import ContentAwareScorer, Scorer
 from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy
@@ -68,18 +60,6 @@ class PruneResult:
 def default_plan_path(output: str) -> str:
     root, _ = os.path.splitext(output)
     return f"{root}.plan.json"
-
-
-def _atomic_save(obj: Any, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _teacher_discriminator(path: str) -> GanNet | None:
@@ -136,7 +116,7 @@ def prune(
         "gancomp_plan": chosen.to_dict(),
         "gancomp_teacher": os.path.abspath(teacher),
     }
-    _atomic_save(checkpoint, output)
+    atomic_torch_save(checkpoint, output)
     chosen.save(plan_path)
 
     report = [
@@ -154,103 +134,8 @@ def prune(
     return PruneResult(student, chosen, before, after, output, plan_path, discriminator, report)
 
 
-# -- export -------------------------------------------------------------------------------------
-class DeterministicGenerator(nn.Module):
-    """Fixed-input wrapper for tracing: StyleGAN-like nets use their stored noise buffers."""
-
-    def __init__(self, net: GanNet) -> None:
-        super().__init__()
-        self.net = net
-        self.stylegan_like = hasattr(net, "mapping") and hasattr(net, "n_latent")
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if self.stylegan_like:
-            return self.net(inputs[0], randomize_noise=False)
-        out = self.net(*inputs)
-        return out[0] if isinstance(out, (tuple, list)) else out
-
-
-def example_inputs(net: GanNet, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    task = getattr(net, "task", "unconditional")
-    if task == "image2image":
-        return (torch.rand(batch, net.in_channels, 64, 64, generator=gen) * 2 - 1,)
-    z = torch.randn(batch, net.z_dim, generator=gen)
-    if task == "conditional":
-        return (z, torch.randint(net.num_classes, (batch,), generator=gen))
-    return (z,)
-
-
-@dataclass
-class ExportResult:
-    generator: GanNet
-    output: str
-    torchscript: str | None
-    max_diff_plain: float
-    max_diff_torchscript: float | None
-
-
-def export(
-    checkpoint: str,
-    output: str,
-    key: str | None = None,
-    torchscript: str | None = None,
-    torchscript_batch_size: int = 1,
-    check_tolerance: float = 1e-5,
-    log: Callable[[str], None] = print,
-) -> ExportResult:
-    """Write the checkpoint's generator (G-EMA unless ``key`` says otherwise) as a plain file.
-
-    ``torchscript``: also write a traced module (inputs: z, or z and labels, or an image; the
-    StyleGAN2 trace uses the stored noise buffers). A trace records shapes: StyleGAN2's
-    modulated convs fold the batch into conv groups, so the module runs at
-    ``torchscript_batch_size`` only. Both files are reloaded and compared with the checkpoint's
-    generator; a difference above ``check_tolerance`` is an error.
-    """
-    net = (load_generator(checkpoint, key=key) if key else load_generator(checkpoint)).cpu().eval()
-    save_generator(net, output)
-    inputs = example_inputs(net)
-    reference = DeterministicGenerator(net)
-    with torch.no_grad():
-        expected = reference(*inputs)
-        plain = DeterministicGenerator(load_generator(output).eval())(*inputs)
-    max_plain = (plain - expected).abs().max().item()
-    if max_plain > check_tolerance:
-        raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
-    max_script = None
-    if torchscript is not None:
-        inputs = example_inputs(net, batch=torchscript_batch_size)
-        with torch.no_grad():
-            expected = reference(*inputs)
-        with torch.no_grad(), warnings.catch_warnings():
-            # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(reference, inputs, check_trace=False)
-        tmp = f"{torchscript}.tmp-{os.getpid()}"
-        try:
-            traced.save(tmp)
-            os.replace(tmp, torchscript)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            scripted = torch.jit.load(torchscript)(*inputs)
-        max_script = (scripted - expected).abs().max().item()
-        if max_script > check_tolerance:
-            raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
-    log(f"exported {type(net).__name__} ({count_params(net):,} params) to {output}")
-    if torchscript is not None:
-        log(f"TorchScript {torchscript} traced for batch size {torchscript_batch_size}")
-    log(f"reload check: max |diff| {max_plain:.3g}")
-    if torchscript is not None:
-        log(f"TorchScript {torchscript}: max |diff| {max_script:.3g}")
-    return ExportResult(net, output, torchscript, max_plain, max_script)
-
-
-# -- CLI entry points: the configured method supplies files and the pruning recipe --------------
-def _method_file(model: Any, name: str) -> str | None:
+# -- CLI entry point: the configured method supplies files and the pruning recipe
+def method_file(model: Any, name: str) -> str | None:
     return getattr(model, "source_files", {}).get(name)
 
 
@@ -268,8 +153,8 @@ def prune_method(
     trains what was just pruned); the configured student architecture, when given, must match
     the pruned widths (else one line naming both).
     """
-    teacher_path = teacher_path or _method_file(model, "teacher")
-    output = output or _method_file(model, "student")
+    teacher_path = teacher_path or method_file(model, "teacher")
+    output = output or method_file(model, "student")
     if teacher_path is None:
         raise ValueError(
             "gancomp prune needs a teacher checkpoint: set model.init_args.teacher_path or --teacher_path"
@@ -301,26 +186,3 @@ def prune_method(
                 + f"; update model.init_args.student before `gancomp fit` reads {output}"
             )
     return result
-
-
-def export_method(
-    model: Any,
-    checkpoint: str | None = None,
-    output: str = "generator.pt",
-    key: str | None = None,
-    torchscript: str | None = None,
-    torchscript_batch_size: int = 1,
-    log: Callable[[str], None] = print,
-) -> ExportResult:
-    """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file."""
-    checkpoint = checkpoint or _method_file(model, "student")
-    if checkpoint is None:
-        raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
-    return export(
-        checkpoint,
-        output,
-        key=key,
-        torchscript=torchscript,
-        torchscript_batch_size=torchscript_batch_size,
-        log=log,
-    )
