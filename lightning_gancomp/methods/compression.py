@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from lightning_gancomp.losses import FeatureDistillation, LossContext
 from lightning_gancomp.methods.engine import AdversarialModule, freeze
 from lightning_gancomp.methods.evaluation import NetName
+from lightning_gancomp.methods.teacher_eval import TeacherEvaluation, comparison_lines
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
 from lightning_gancomp.nets.contract import (
     GeneratorInputs,
@@ -137,6 +138,8 @@ class CompressionModule(AdversarialModule):
             training checkpoint: "initialised from the teacher's D", CAGAN/StyleKD).
         scorer / policy / rescale_equalized: the pruning recipe of ``gancomp prune`` (None for
             methods that prune while training).
+        evaluate_teacher: ``gancomp test`` also evaluates the teacher on the same protocol
+            (cached per teacher weights and protocol) and prints both with the size ratio.
         **kwargs: the training recipe, passed to :class:`AdversarialModule` (optimizers,
             schedules, loss terms, R1/path length, EMA, metrics...).
     """
@@ -155,6 +158,7 @@ class CompressionModule(AdversarialModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         rescale_equalized: bool = True,
+        evaluate_teacher: bool = True,
         **kwargs: Any,
     ) -> None:
         if student_init not in ("pruned_teacher", "random", "random_synthesis"):
@@ -193,6 +197,8 @@ class CompressionModule(AdversarialModule):
         self.mapping_prefixes = tuple(mapping_prefixes)
         self.init_seed = init_seed
         self.scorer, self.policy, self.rescale_equalized = scorer, policy, rescale_equalized
+        self.evaluate_teacher = evaluate_teacher
+        self._teacher_eval: TeacherEvaluation | None = None
         self._weights_ready = False
         if not self.weight_files:
             self.prepare_student()
@@ -350,3 +356,43 @@ class CompressionModule(AdversarialModule):
         assert ctx.student_img is not None
         img = ctx.student_img
         return torch.ones(img.shape[0], 1, *img.shape[-2:], device=img.device, dtype=img.dtype)
+
+    # -- the teacher beside the student at test time ---------------------------------------------
+    def on_test_epoch_start(self) -> None:
+        super().on_test_epoch_start()
+        self._teacher_eval = None
+        if self.evaluate_teacher and self.teacher is not None and self.metrics is not None:
+            protocol = {
+                "metrics": list(self.metrics.metrics),
+                "features": self.metrics.description,
+                "batches": str(self.trainer.num_test_batches),
+                "max_images": self.eval_max_images,
+                "seeds": [self.step_seed, os.environ.get("PL_GLOBAL_SEED", "0")],
+            }
+            self._teacher_eval = TeacherEvaluation(self.metrics, self.teacher, protocol, None)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if self.metrics is None:
+            return
+        if self.eval_max_images is not None and self._eval_images_seen >= self.eval_max_images:
+            return
+        inputs = self.evaluation_inputs(batch)
+        self._eval_images_seen += self.feed_metrics(batch, inputs)
+        if self._teacher_eval is not None and self._teacher_eval.needs_images:
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # the student's draws stay the same
+                self.feed_metrics(batch, inputs, "teacher", metrics=self._teacher_eval.metrics)
+
+    def _finish_evaluation(self, prefix: str) -> dict[str, float] | None:
+        student = super()._finish_evaluation(prefix)
+        if prefix != "test" or student is None or self._teacher_eval is None:
+            return student
+        teacher = self._teacher_eval.results()
+        for name, value in teacher.items():
+            self.log(f"test/teacher_{name}", value, sync_dist=False)
+        if self.trainer.is_global_zero:
+            sizes = self.model_complexity()
+            sizes = {k.removeprefix("model/"): v for k, v in sizes.items()}
+            samples = self.metrics.num_fake_images or self._eval_images_seen
+            print("\n".join(comparison_lines(teacher, student, samples, sizes)))
+        return student
