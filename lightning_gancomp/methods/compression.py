@@ -281,17 +281,15 @@ class CompressionModule(AdversarialModule):
         student = {"student": self.materialise() or self.eval_generator()}
         return {"teacher": self.teacher, **student} if self.teacher is not None else student
 
-    def grid_images(self) -> tuple[Tensor, int]:
-        """Teacher row(s) above student row(s) for the same inputs (image-to-image: input,
-        teacher, student per row)."""
+    def grid_rows(self) -> list[tuple[str, Tensor]]:
+        """Teacher above student on the same inputs (image-to-image: input, teacher, student)."""
+        rows = super().grid_rows()
         if self.teacher is None:
-            return super().grid_images()
+            return rows
         inputs = (self._grid_inputs or self.fixed_grid_inputs()).to(self.device)
-        teacher = self.generate(inputs, "teacher").clamp(-1, 1)
-        student = self.generate(inputs, "ema").clamp(-1, 1)
-        if inputs.input_img is not None and inputs.input_img.shape[1] == student.shape[1]:
-            return torch.stack([inputs.input_img, teacher, student], dim=1).flatten(0, 1), 3
-        return torch.cat([teacher, student]), teacher.shape[0]
+        teacher = ("teacher", self.generate(inputs, "teacher").clamp(-1, 1))
+        student = ("student", rows.pop()[1])
+        return [*rows, teacher, student]
 
     # -- feature distillation setup ----------------------------------------------------------------
     @torch.no_grad()

@@ -21,11 +21,6 @@ from lightning_gancomp.nets.contract import GeneratorInputs, run_generator
 NetName = Literal["ema", "generator", "teacher"]
 
 
-def _row_length(count: int) -> int:
-    root = int(count**0.5)
-    return root if root * root == count else min(count, 8)
-
-
 class EvaluationMixin:
     """Sampling, grids, validation/test/predict steps (see the module docstring)."""
 
@@ -64,15 +59,14 @@ class EvaluationMixin:
             inputs.label = torch.arange(size, device=self.device) % int(self.generator.num_classes)
         return inputs
 
-    def grid_images(self) -> tuple[Tensor, int]:
-        """(images ``[N, 3, H, W]`` clamped to [-1, 1], images per row) for a sample grid."""
+    def grid_rows(self) -> list[tuple[str, Tensor]]:
+        """Labelled rows of a sample grid, images clamped to [-1, 1] (image-to-image: the inputs
+        above the outputs)."""
         inputs = (self._grid_inputs or self.fixed_grid_inputs()).to(self.device)
-        images = self.generate(inputs, "ema")
-        if inputs.input_img is not None and inputs.input_img.shape[1] == images.shape[1]:
-            # image-to-image grids show input | output pairs
-            images = torch.stack([inputs.input_img, images], dim=1).flatten(0, 1)
-            return images.clamp(-1, 1), 2
-        return images.clamp(-1, 1), _row_length(images.shape[0])
+        rows = [("generated", self.generate(inputs, "ema").clamp(-1, 1))]
+        if inputs.input_img is not None:
+            rows.insert(0, ("input", inputs.input_img.clamp(-1, 1)))
+        return rows
 
     # -- evaluation ------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
