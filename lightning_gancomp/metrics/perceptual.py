@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from lightning_gancomp.metrics.features import FeatureExtractorUnavailableError, torch_hub_checkpoint_path
+from lightning_gancomp.nets.contract import is_style_based
 
 
 def _torchvision_backbone_file(net: Literal["vgg", "alex"]) -> tuple[str, str]:
@@ -90,6 +91,11 @@ def _generator_device(generator: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _has_noise_inputs(net: nn.Module) -> bool:
+    # declared style-based nets, and any generator offering per-layer noise maps
+    return is_style_based(net) or hasattr(net, "make_noise")
+
+
 def _noise_maps(net: nn.Module, n: int, rng: torch.Generator, device: torch.device) -> list[torch.Tensor]:
     """Per-sample noise maps ``[n, ...]`` in the shapes of ``net.make_noise()``, drawn from ``rng``."""
     return [torch.randn((n, *t.shape[1:]), generator=rng).to(device) for t in net.make_noise()]
@@ -130,7 +136,7 @@ def mean_l1_distance(
         n = min(batch_size, remaining)
         z = torch.randn(n, teacher.z_dim, generator=rng).to(device)
         teacher_kwargs, student_kwargs = dict(kwargs), dict(kwargs)
-        if hasattr(teacher, "make_noise") and hasattr(student, "make_noise"):
+        if _has_noise_inputs(teacher) and _has_noise_inputs(student):
             teacher_noise = _noise_maps(teacher, n, rng, device)
             student_noise = teacher_noise if share_noise else _noise_maps(student, n, rng, device)
             teacher_kwargs.update(noise=teacher_noise, randomize_noise=False)
