@@ -1,0 +1,99 @@
+"""Engine knobs that the official StyleGAN2-compression code uses: style mixing in D's fakes,
+StyleKD's joint R1 step, StyleKD's KD-only warm-up (--g_step)."""
+
+import pytest
+import torch
+from _tiny import DictDataModule, quiet_trainer, tiny_discriminator, tiny_stylegan2
+
+from lightning_gancomp.losses import PathLengthPenalty, PixelLoss, R1Penalty
+from lightning_gancomp.methods import AdversarialModule, CompressionModule
+
+
+def _silent(module):
+    module.log_train = lambda side, values: None  # self.log needs a running trainer
+    return module
+
+
+def _batch(n=4, seed=0):
+    return {"real_img": torch.randn(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)}
+
+
+def _mixed_fraction(module, calls=150):
+    seen = []
+    original = module.sample_inputs
+
+    def spy(*args, **kwargs):
+        inputs = original(*args, **kwargs)
+        seen.append(inputs.crossover is not None)
+        return inputs
+
+    module.sample_inputs = spy
+    torch.manual_seed(0)
+    for _ in range(calls):
+        module.discriminator_main(_batch(2))
+    return sum(seen) / len(seen)
+
+
+def test_discriminator_fakes_are_style_mixed_like_the_generator_by_default():
+    # rosinality / CAGAN / StyleKD: D_Loss_BackProp draws mixing_noise(batch, latent, 0.9)
+    module = _silent(AdversarialModule(tiny_stylegan2(), tiny_discriminator()))
+    assert module.d_style_mixing_prob == 0.9
+    assert _mixed_fraction(module) == pytest.approx(0.9, abs=0.08)
+    never = _silent(AdversarialModule(tiny_stylegan2(), tiny_discriminator(), d_style_mixing_prob=0.0))
+    assert _mixed_fraction(never, calls=50) == 0.0
+
+
+def test_joint_r1_is_added_to_the_d_loss_in_the_same_step():
+    kwargs = dict(r1=R1Penalty(gamma=10.0), r1_interval=4)
+    separate = _silent(AdversarialModule(tiny_stylegan2(), tiny_discriminator(), **kwargs))
+    joint = _silent(AdversarialModule(tiny_stylegan2(), tiny_discriminator(), r1_mode="joint", **kwargs))
+    joint.load_state_dict(separate.state_dict())
+    assert [p.name for p in separate.phases()] == ["D main", "D reg", "G main"]
+    assert [p.name for p in joint.phases()] == ["D main", "G main"]
+    batch = _batch()
+    torch.manual_seed(1)
+    plain = separate.discriminator_main(batch)
+    real = batch["real_img"].detach().requires_grad_(True)
+    weighted, _ = separate.r1(real, separate.discriminator(real))
+    torch.manual_seed(1)
+    assert joint.discriminator_main(batch).item() == pytest.approx((plain + 4 * weighted).item(), rel=1e-6)
+    joint.batches_done = 1  # not an R1 batch: the plain D loss
+    torch.manual_seed(1)
+    assert joint.discriminator_main(batch).item() == pytest.approx(plain.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="r1_mode"):
+        AdversarialModule(tiny_stylegan2(), tiny_discriminator(), r1_mode="both")
+
+
+def test_adversarial_warmup_trains_only_the_distillation_terms_first():
+    module = CompressionModule(
+        teacher=tiny_stylegan2(8),
+        student=tiny_stylegan2(4),
+        discriminator=tiny_discriminator(),
+        losses=[PixelLoss(3.0)],
+        r1=R1Penalty(),
+        r1_interval=2,
+        path_length=PathLengthPenalty(),
+        pl_interval=2,
+        adversarial_warmup=2,
+    )
+    ran = []
+    original = module.phases
+
+    def recording():
+        return [type(p)(p.name, p.optimizer, p.interval, _record(p, ran)) for p in original()]
+
+    module.phases = recording
+    d_before = {k: v.clone() for k, v in module.discriminator.state_dict().items()}
+    quiet_trainer(limit_train_batches=2).fit(module, DictDataModule())
+    assert ran == ["G main", "G main"]  # StyleKD --g_step: no D update, no path length
+    assert all(torch.equal(v, d_before[k]) for k, v in module.discriminator.state_dict().items())
+    module.batches_done = 2
+    assert [p.name for p in original()] == ["D main", "D reg", "G main", "G reg"]
+
+
+def _record(phase, ran):
+    def run(batch):
+        ran.append(phase.name)
+        return phase.run(batch)
+
+    return run
