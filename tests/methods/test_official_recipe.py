@@ -97,3 +97,46 @@ def _record(phase, ran):
         return phase.run(batch)
 
     return run
+
+
+def _dcp(**kwargs):
+    from lightning_gancomp.methods.dcp import DCPModule
+
+    teacher = tiny_stylegan2(8)
+    return DCPModule(
+        teacher=teacher,
+        student=tiny_stylegan2(4),
+        discriminator=tiny_discriminator(),
+        relation_weight=0.0,
+        **kwargs,
+    )
+
+
+def test_stylekd_fix_w_leaves_the_mapping_out_of_the_optimizer():
+    mapping = {id(p) for p in _dcp().generator.style.parameters()}
+    fixed = _dcp(fix_mapping=True)
+    trained = {id(p) for p in fixed.generator_parameters()}
+    assert not trained & {id(p) for p in fixed.generator.style.parameters()}
+    assert {id(p) for p in fixed.generator.conv1.parameters()} <= trained
+    assert mapping  # the default trains it (StyleKD --fix_w 0)
+    g_opt, _ = fixed.configure_optimizers()
+    assert sum(p.numel() for g in g_opt.param_groups for p in g["params"]) < sum(
+        p.numel() for p in fixed.generator.parameters()
+    )
+
+
+def test_stylekd_style_loss_is_l1_between_student_and_teacher_w():
+    from lightning_gancomp.losses import LossContext
+    from lightning_gancomp.nets.contract import style_w_plus
+
+    module = _dcp(style_weight=2.0)
+    inputs = module.sample_inputs(3)
+    ctx = LossContext(student_img=torch.zeros(3, 3, 8, 8))
+    weight, value = module.extra_generator_losses(ctx, {}, inputs)["kd_style"]
+    expected = (style_w_plus(module.generator, inputs) - style_w_plus(module.teacher, inputs)).abs().mean()
+    assert weight == 2.0 and value.item() == pytest.approx(expected.item(), rel=1e-6) and value > 0
+    module.generator.style.load_state_dict(module.teacher.style.state_dict())  # same mapping: 0
+    assert module.extra_generator_losses(ctx, {}, inputs)["kd_style"][1].item() == pytest.approx(
+        0.0, abs=1e-7
+    )
+    assert "kd_style" not in _dcp().extra_generator_losses(ctx, {}, inputs)
