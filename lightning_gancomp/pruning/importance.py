@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from lightning_gancomp.nets.base import GanNet
+from lightning_gancomp.nets.contract import is_style_based
 from lightning_gancomp.pruning.diversity import DiversityAwareScorer, LatentDirections, latent_directions
 from lightning_gancomp.pruning.plan import Scores
 from lightning_gancomp.pruning.scoring import (
@@ -185,6 +186,70 @@ class L1Scorer(ChannelScorer):
         return {"name": "l1", "direction": self.direction, "seed": self.seed}
 
 
+class EffectiveL1Scorer(ChannelScorer):
+    """CAGAN's ``l1-out`` / ``l1-in`` baselines on *effective* weights (official
+    ``Util/pruning_util.py`` ``Get_Weight_Based_Score`` with ``Get_Generator_Effective_Weights``).
+
+    For ``n_samples`` random z, every modulated conv's per-sample weight after modulation and
+    demodulation (``ModulatedConv2d.modulated_weight(w)``, ``w`` = mapped z) is averaged over the
+    samples; a channel's score is the L1 norm of that average over the weights that read it
+    (``"outgoing"``: the next conv, the last ToRGB for the last map) or write it (``"incoming"``;
+    a map no modulated conv writes — the constant input — gets random scores from ``seed``, as
+    the official code). Needs a style-based generator built from ``ModulatedConv2d``.
+    """
+
+    def __init__(
+        self,
+        direction: Literal["outgoing", "incoming"] = "outgoing",
+        n_samples: int = 400,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        if direction not in ("outgoing", "incoming"):
+            raise ValueError(
+                f"EffectiveL1Scorer direction must be 'outgoing' or 'incoming', got {direction!r}"
+            )
+        self.direction, self.n_samples, self.seed, self.device = direction, n_samples, seed, device
+
+    @torch.no_grad()
+    def __call__(self, net: GanNet) -> Scores:
+        from lightning_gancomp.nets.stylegan_layers import ModulatedConv2d
+
+        if not is_style_based(net):
+            raise ValueError(f"EffectiveL1Scorer needs a style-based generator, got {type(net).__name__}")
+        device = pick_device(self.device)
+        net = net.to(device).eval()
+        gen = torch.Generator().manual_seed(self.seed)
+        w = net.mapping(torch.randn(self.n_samples, net.z_dim, generator=gen).to(device))
+        effective: dict[str, torch.Tensor] = {}
+        for name, module in net.named_modules():
+            if isinstance(module, ModulatedConv2d):  # mean over z of the per-sample weights, in chunks
+                total = sum(module.modulated_weight(chunk).sum(0, keepdim=True) for chunk in w.split(50))
+                effective[f"{name}.weight"] = total / w.shape[0]
+        scores = {}
+        for group in net.channel_groups():
+            members = (
+                group.scored_members() if self.direction == "outgoing" else group.members_with_role("out")
+            )
+            weights = [m for m in members if m.key in effective]
+            if not weights:
+                scores[group.name] = torch.rand(group.size, generator=gen, dtype=torch.float64)
+                continue
+            parts = [
+                _reduce_to_channels(effective[m.key].abs().double(), m, group.size, "sum") for m in weights
+            ]
+            scores[group.name] = torch.stack(parts).sum(0).cpu()
+        return scores
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "l1_effective",
+            "direction": self.direction,
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+        }
+
+
 def salt_and_pepper(img: torch.Tensor, mask: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
     """Noisy copy of ``img`` (detached): inside ``mask``, each pixel becomes ±1 with probability
     ``prob`` (one value per pixel for all colour channels, as the official code)."""
@@ -252,11 +317,12 @@ class ContentAwareScorer(_GradientScorer):
         }
 
 
-ScorerName = Literal["random", "l1", "content_aware", "diversity_aware"]
+ScorerName = Literal["random", "l1", "l1_effective", "content_aware", "diversity_aware"]
 
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "random": RandomScorer,
     "l1": L1Scorer,
+    "l1_effective": EffectiveL1Scorer,
     "content_aware": ContentAwareScorer,
     "diversity_aware": DiversityAwareScorer,
 }

@@ -130,3 +130,31 @@ def test_latents_file_replaces_z(tmp_path):
 def test_unknown_gradient_path_is_rejected():
     with pytest.raises(ValueError, match="gradient_path must be one of"):
         DiversityAwareScorer(gradient_path="both")
+
+
+@pytest.mark.parametrize("direction", ["outgoing", "incoming"])
+def test_effective_l1_matches_cagan_get_weight_based_score(direction):
+    # Official: Get_Generator_Effective_Weights (modulate, demodulate per sample), mean over the
+    # samples, then Get_Outgoing_L1Norm (per input channel) / Get_Incoming_L1Norm (per output).
+    from lightning_gancomp.pruning.importance import EffectiveL1Scorer
+
+    net = tiny_generator()
+    gen = torch.Generator().manual_seed(4)
+    w = net.style(torch.randn(30, net.z_dim, generator=gen))
+    convs = [net.conv1, *net.convs, net.to_rgbs[-1]]
+    mean_weights = []
+    for styled in convs:
+        conv = styled.conv
+        style = conv.modulation(w).view(30, 1, -1, 1, 1)
+        weight = conv.scale * conv.weight * style
+        if conv.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + 1e-8).view(30, -1, 1, 1, 1)
+        mean_weights.append(weight.mean(0))
+    if direction == "outgoing":
+        expected = [m.abs().sum(dim=(0, 2, 3)) for m in mean_weights]  # convs, then the last ToRGB
+    else:
+        expected = [None] + [m.abs().sum(dim=(1, 2, 3)) for m in mean_weights[:-1]]
+    got = as_list(EffectiveL1Scorer(direction, n_samples=30, seed=4)(net), net)
+    for n, (e, g) in enumerate(zip(expected, got)):
+        if e is not None:
+            assert torch.allclose(g, e.double(), rtol=1e-5), (direction, n)
