@@ -72,6 +72,25 @@ class PixelLoss(LossTerm):
         return _distance(student, target, self.kind)
 
 
+class IntermediateRGBLoss(LossTerm):
+    """CAGAN ``kd_mode='Intermediate'`` (official ``train.py`` ``KD_loss``; StyleKD likewise):
+    Σ over resolutions of mean |T_rgb − S_rgb|, the running RGB images of the StyleGAN2 skip
+    architecture (every ToRGB output, 4 px .. the output image; ``rgb_skip_points()``). It replaces
+    the output-only L1 (``PixelLoss``) in that mode; the official lists are not content-masked.
+    """
+
+    requires: ClassVar[tuple[str, ...]] = ("student_rgbs", "teacher_rgbs")
+
+    def __init__(self, weight: float = 1.0, name: str = "kd_intermediate_l1") -> None:
+        super().__init__(weight, name)
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        student, teacher = self.fetch(ctx, "student_rgbs"), self.fetch(ctx, "teacher_rgbs")
+        if len(student) != len(teacher):
+            raise ValueError(f"{self.name}: student has {len(student)} RGB outputs, teacher {len(teacher)}")
+        return sum(((t - s).abs().mean() for s, t in zip(student, teacher)), student[0].new_zeros(()))
+
+
 class _OutsideModuleTree:
     """Holds a module without registering it (no state dict, no ``.to``, no DDP)."""
 

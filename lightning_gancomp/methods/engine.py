@@ -443,8 +443,10 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         needs = self.context_needs()
         features_needed = "student_features" in needs
         points = self.generator.distillation_points() if features_needed else []
-        with capture_outputs(self.generator, points) as student_features:
+        rgb_points = self.generator.rgb_skip_points() if "student_rgbs" in needs else []
+        with capture_outputs(self.generator, points + rgb_points) as captured:
             student_img = self.run_student(self.generator, inputs)
+        student_features = captured[: len(points)]
         if self.warming_up:  # StyleKD --g_step: no adversarial term yet
             d_fake = None
             adversarial = student_img.new_zeros(())
@@ -459,6 +461,8 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
             d_fake=d_fake,
             student_features=student_features if features_needed else None,
         )
+        if rgb_points:  # CAGAN kd_mode Intermediate: every ToRGB output of the skip architecture
+            ctx.extras["student_rgbs"] = captured[len(points) :]
         ctx = self.generator_context(ctx, batch, inputs, needs)
         ctx.extras.update(self.loss_context_extras(ctx, batch, inputs, needs))
         total = self.adversarial.weight * adversarial

@@ -140,3 +140,41 @@ def test_stylekd_style_loss_is_l1_between_student_and_teacher_w():
         0.0, abs=1e-7
     )
     assert "kd_style" not in _dcp().extra_generator_losses(ctx, {}, inputs)
+
+
+def test_intermediate_kd_compares_every_rgb_skip_output():
+    # CAGAN kd_mode='Intermediate': L1 on every ToRGB output (4 px .. output), teacher vs student.
+    from lightning_gancomp.losses import IntermediateRGBLoss
+    from lightning_gancomp.nets.contract import capture_outputs
+
+    net = tiny_stylegan2(8, resolution=16)
+    assert net.rgb_skip_points() == ["to_rgb1", "to_rgbs.0", "to_rgbs.1"]
+    with capture_outputs(net, net.rgb_skip_points()) as rgbs:
+        img = net(torch.randn(2, 8), randomize_noise=False)
+    assert [r.shape[-1] for r in rgbs] == [4, 8, 16] and torch.equal(rgbs[-1], img)
+
+    term = IntermediateRGBLoss(3.0)
+    seen = []
+    original = term.forward
+
+    def spy(ctx):
+        value = original(ctx)
+        seen.append((ctx, value))
+        return value
+
+    term.forward = spy
+    module = _silent(
+        CompressionModule(
+            teacher=tiny_stylegan2(8, resolution=16),
+            student=tiny_stylegan2(4, resolution=16),
+            discriminator=tiny_discriminator(16),
+            losses=[term],
+        )
+    )
+    module.generator_main({"real_img": torch.zeros(2, 3, 16, 16)})
+    ctx, value = seen[0]
+    student, teacher = ctx.extras["student_rgbs"], ctx.extras["teacher_rgbs"]
+    assert len(student) == len(teacher) == 3 and torch.equal(student[-1], ctx.student_img)
+    assert torch.equal(teacher[-1], ctx.teacher_img)
+    expected = sum((t - s).abs().mean() for s, t in zip(student, teacher))
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6) and value > 0
