@@ -178,3 +178,29 @@ def test_intermediate_kd_compares_every_rgb_skip_output():
     assert torch.equal(teacher[-1], ctx.teacher_img)
     expected = sum((t - s).abs().mean() for s, t in zip(student, teacher))
     assert value.item() == pytest.approx(expected.item(), rel=1e-6) and value > 0
+
+
+def test_metrics_log_records_the_real_statistics_and_counts(tmp_path):
+    import numpy as np
+    import yaml
+    from pytorch_lightning.loggers import CSVLogger
+
+    from lightning_gancomp.metrics import GenerativeMetrics
+
+    class MeanFeatures(torch.nn.Module):
+        num_features, num_logits, tag, description = 3, 2, "mean3", "toy channel means"
+
+        def forward(self, img_uint8):
+            return img_uint8.float().mean(dim=(2, 3)), torch.zeros(img_uint8.shape[0], 2)
+
+    np.savez(tmp_path / "stats.npz", mu=np.zeros(3), sigma=np.eye(3))
+    metrics = GenerativeMetrics(
+        metrics=("fid",), feature_extractor=MeanFeatures(), real_statistics_path=str(tmp_path / "stats.npz")
+    )
+    module = AdversarialModule(tiny_stylegan2(), tiny_discriminator(), metrics=metrics, eval_max_images=4)
+    trainer = quiet_trainer(logger=CSVLogger(tmp_path, name="log"))
+    trainer.validate(module, DictDataModule())
+    hparams = yaml.safe_load(open(tmp_path / "log" / "version_0" / "hparams.yaml"))
+    assert hparams["val_protocol/real_statistics"] == f"precomputed {tmp_path / 'stats.npz'}"
+    assert hparams["val_protocol/num_generated_images"] == 4
+    assert hparams["val_protocol/features"] == "toy channel means"
