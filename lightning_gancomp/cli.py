@@ -221,6 +221,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lightning_gancomp.losses import MissingLossInputError
     from lightning_gancomp.methods import NonFiniteLossError
     from lightning_gancomp.metrics import FeatureExtractorUnavailableError
+    from lightning_gancomp.metrics.fid_stats import FidStatisticsError
     from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
 
     return (
@@ -232,6 +233,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         MissingLossInputError,
         NonFiniteLossError,
         FeatureExtractorUnavailableError,
+        FidStatisticsError,
         FileNotFoundError,
     )
 

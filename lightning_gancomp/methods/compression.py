@@ -334,12 +334,15 @@ class CompressionModule(AdversarialModule):
     ) -> LossContext:
         """Teacher image / features on the student's inputs, and the content mask, when a term
         needs them (teacher-free runs leave them empty: such a term then fails in one line)."""
-        if self.teacher is not None and needs & {"teacher_img", "teacher_features", "mask"}:
+        if self.teacher is not None and needs & {"teacher_img", "teacher_features", "teacher_rgbs", "mask"}:
             points = self.teacher.distillation_points() if "teacher_features" in needs else []
-            with torch.no_grad(), capture_outputs(self.teacher, points) as teacher_features:
+            rgb_points = self.teacher.rgb_skip_points() if "teacher_rgbs" in needs else []
+            with torch.no_grad(), capture_outputs(self.teacher, points + rgb_points) as captured:
                 ctx.teacher_img = run_generator(self.teacher, inputs)
             if "teacher_features" in needs:
-                ctx.teacher_features = teacher_features
+                ctx.teacher_features = captured[: len(points)]
+            if rgb_points:
+                ctx.extras["teacher_rgbs"] = captured[len(points) :]
         if "mask" in needs:
             ctx.mask = self.content_mask(ctx, batch)
         return ctx

@@ -150,8 +150,18 @@ class EvaluationMixin:
         results = {name: float(value) for name, value in self.metrics.compute().items()}
         for name, value in results.items():
             self.log(f"{prefix}/{name}", value, prog_bar=name == "fid", sync_dist=False)
+        self.log_evaluation_protocol(prefix)
         self.metrics.reset()
         return results
+
+    def log_evaluation_protocol(self, prefix: str) -> None:
+        """Write what the numbers were measured against (real statistics' source, image counts,
+        feature networks and resize; ``GenerativeMetrics.protocol``) to every logger."""
+        protocol = getattr(self.metrics, "last_protocol", None)
+        if not protocol or self._trainer is None:
+            return
+        for logger in self.loggers:
+            logger.log_hyperparams({f"{prefix}_protocol/{k}": v for k, v in protocol.items()})
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """Generated images in [-1, 1] for a predict batch (its size, labels or inputs); latents
