@@ -40,8 +40,76 @@ EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
 }
 
 
+def weights_only_default(weights_only: bool | None) -> bool:
+    """``--weights_only`` unset means True: a checkpoint never runs pickled code unless the user
+    opts out explicitly (``--weights_only=false``) for a file they trust. Lightning's own default
+    for ``http(s)://`` paths is ``weights_only=False``."""
+    return True if weights_only is None else weights_only
+
+
 class GancompTrainer(pl.Trainer):
-    """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops."""
+    """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops.
+
+    ``fit/validate/test/predict`` load ``ckpt_path`` weights-only unless ``weights_only=False``
+    is passed (:func:`weights_only_default`).
+    """
+
+    def fit(
+        self,
+        model: pl.LightningModule,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: pl.LightningDataModule | None = None,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+    ) -> None:
+        """Train ``model`` (Lightning's ``fit``).
+
+        Args:
+            model: the method to train.
+            train_dataloaders: Lightning's argument (the CLI uses ``datamodule``).
+            val_dataloaders: Lightning's argument (the CLI uses ``datamodule``).
+            datamodule: the data.
+            ckpt_path: checkpoint to resume from (local path or URL).
+            weights_only: unset = True: ``ckpt_path`` may hold only tensors and plain data.
+                ``--weights_only=false`` lets it run pickled code: only for a file you trust.
+        """
+        super().fit(
+            model,
+            train_dataloaders,
+            val_dataloaders,
+            datamodule,
+            ckpt_path,
+            weights_only_default(weights_only),
+        )
+
+    def validate(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: pl.LightningDataModule | None = None,
+        weights_only: bool | None = None,
+    ) -> Any:
+        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        return super().validate(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
+        )
+
+    def test(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: pl.LightningDataModule | None = None,
+        weights_only: bool | None = None,
+    ) -> Any:
+        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        return super().test(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
+        )
 
     def predict(
         self,
@@ -64,7 +132,9 @@ class GancompTrainer(pl.Trainer):
         ):
             datamodule.setup("test")
             dataloaders, datamodule = datamodule.test_dataloader(), None
-        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
+        return super().predict(
+            model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only_default(weights_only)
+        )
 
     def prune(
         self,
@@ -205,6 +275,15 @@ class GancompCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads ``ckpt_path``'s hyper-parameters here with a bare torch.load: an empty,
+        # truncated or code-carrying file would be a traceback. Read it the checked way first.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and os.path.exists(ckpt_path):
+            AtomicCheckpointIO().load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+        super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         # Atomic checkpoint files unless the config chose its own plugins.

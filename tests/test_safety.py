@@ -1,0 +1,98 @@
+"""Safe by default (issue 8): no code runs from a checkpoint, no non-finite checkpoint on disk,
+one run per directory, nothing half-written, and one ``gancomp: error:`` line for bad input."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import pytest
+import torch
+from _cli_helpers import QUICKSTART, SHRINK_TEACHER
+from test_cli import NO_METRICS, run_main, single_error_line
+
+from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
+
+TINY_FIT = ["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS]
+
+
+class _Evil:
+    """Unpickling this creates ``marker``: the side effect that must never happen."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def write_malicious_checkpoint(path: str, marker: str) -> str:
+    torch.save({"state_dict": {}, "epoch": 0, "payload": _Evil(marker)}, path)
+    return path
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args, **kwargs: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+# -- 1. no code execution from a checkpoint --------------------------------------------------------
+def test_malicious_checkpoint_url_runs_no_code(http_server, tmp_path, monkeypatch, capsys):
+    url, root = http_server
+    marker = tmp_path / "pwned"
+    write_malicious_checkpoint(str(root / "evil.ckpt"), str(marker))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # where torch.hub caches the URL
+    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={url}/evil.ckpt"], capsys)
+    line = single_error_line(err)
+    assert code == 1 and not marker.exists()
+    assert "evil.ckpt" in line and "GLOBAL" in line and "--weights_only=false" in line
+
+
+@pytest.mark.parametrize("kind", ["malicious", "truncated", "empty", "directory", "missing"])
+def test_bad_local_ckpt_path_is_one_line(kind, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "pwned"
+    path = tmp_path / "bad.ckpt"
+    if kind == "malicious":
+        write_malicious_checkpoint(str(path), str(marker))
+    elif kind == "truncated":
+        write_malicious_checkpoint(str(path), str(marker))
+        path.write_bytes(path.read_bytes()[:40])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={path}"], capsys)
+    line = single_error_line(err)
+    assert code in (1, 2) and "bad.ckpt" in line and not marker.exists()
+
+
+def test_feature_extractor_weights_are_read_once_and_weights_only(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = write_malicious_checkpoint(str(tmp_path / "vgg.pth"), str(marker))
+    with pytest.raises(ValueError, match="vgg.pth.*GLOBAL"):
+        VGG16FeatureExtractor(weights_path=evil)
+    assert not marker.exists()
+    # The file torch-fidelity asks for is served from memory (a swapped file is never read) and
+    # any other torch.load it makes is weights-only even when it asks for weights_only=False.
+    good = tmp_path / "good.pth"
+    torch.save({"w": torch.ones(2)}, good)
+    state = {"w": torch.zeros(2)}
+    with weights_only_torch_loads({str(good): state}):
+        good.unlink()
+        assert torch.load(str(good), weights_only=False) is state
+        with pytest.raises(Exception, match="GLOBAL"):
+            torch.load(evil, weights_only=False)
+    assert not marker.exists()
