@@ -31,6 +31,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
+from lightning_gancomp.callbacks.guard import NonFiniteCheckpointError, RunGuard
 
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
@@ -53,6 +54,11 @@ class GancompTrainer(pl.Trainer):
     ``fit/validate/test/predict`` load ``ckpt_path`` weights-only unless ``weights_only=False``
     is passed (:func:`weights_only_default`).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not any(isinstance(callback, RunGuard) for callback in self.callbacks):
+            self.callbacks.append(RunGuard())
 
     def fit(
         self,
@@ -310,6 +316,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         DatasetError,
         MissingLossInputError,
         NonFiniteLossError,
+        NonFiniteCheckpointError,
         FeatureExtractorUnavailableError,
         FileNotFoundError,
     )

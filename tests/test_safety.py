@@ -4,10 +4,13 @@ one run per directory, nothing half-written, and one ``gancomp: error:`` line fo
 from __future__ import annotations
 
 import functools
+import glob
 import http.server
+import re
 import threading
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from _cli_helpers import QUICKSTART, SHRINK_TEACHER
 from test_cli import NO_METRICS, run_main, single_error_line
@@ -96,3 +99,49 @@ def test_feature_extractor_weights_are_read_once_and_weights_only(tmp_path):
         with pytest.raises(Exception, match="GLOBAL"):
             torch.load(evil, weights_only=False)
     assert not marker.exists()
+
+
+# -- 3. no non-finite checkpoint -------------------------------------------------------------------
+class InfGradients(pl.Callback):
+    """Used by class_path: Inf gradients reach the generator in its step of batch 3 while every
+    loss is finite (the case the loss check cannot see), so Adam turns its weights into NaN and
+    the checkpoint due at the end of that batch would be the first to hold them."""
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        generator = {id(p) for p in pl_module.generator.parameters()}
+        is_g = any(id(p) in generator for group in optimizer.param_groups for p in group["params"])
+        if pl_module.batches_done == 3 and is_g:
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        param.grad.fill_(float("inf"))
+
+
+def all_finite(path) -> bool:
+    state = torch.load(path, weights_only=True)
+    tensors = list(state["state_dict"].values())
+    for optimizer in state.get("optimizer_states", []):
+        tensors += [t for s in optimizer["state"].values() for t in s.values() if torch.is_tensor(t)]
+    return all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+
+
+def test_non_finite_step_leaves_only_finite_checkpoints(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(
+        [
+            *TINY_FIT, "--trainer.limit_train_batches=6",
+            "--trainer.callbacks+=test_safety.InfGradients",
+            "--trainer.callbacks+=lightning_gancomp.callbacks.GanCheckpoint",
+            "--trainer.callbacks.every_n_batches=1", "--trainer.callbacks.dirpath=ckpts",
+            "--trainer.callbacks.save_last=true", "--trainer.callbacks.save_top_k=-1",
+        ],
+        capsys,
+    )  # fmt: skip
+    line = single_error_line(err)
+    assert code == 1 and "non-finite" in line
+    written = sorted(glob.glob("**/*.ckpt", recursive=True))
+    assert "ckpts/last.ckpt" in written and all(all_finite(path) for path in written), written
+    named = re.search(r"last (?:finite|good) checkpoint: (\S+\.ckpt)", line)
+    assert named and all_finite(named.group(1)), line
+    last = torch.load("ckpts/last.ckpt", weights_only=True)
+    assert last["gancomp_state"]["batches_done"] == 3  # the state before the Inf step
