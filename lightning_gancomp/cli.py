@@ -28,10 +28,16 @@ from typing import Any, NoReturn
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
-from lightning_gancomp.callbacks.guard import NonFiniteCheckpointError, RunGuard
+from lightning_gancomp.callbacks.guard import (
+    NonFiniteCheckpointError,
+    RunDirectoryLockedError,
+    RunGuard,
+    RunInterrupted,
+)
 
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
@@ -58,7 +64,11 @@ class GancompTrainer(pl.Trainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not any(isinstance(callback, RunGuard) for callback in self.callbacks):
-            self.callbacks.append(RunGuard())
+            self.callbacks.insert(0, RunGuard())  # first: lock before any callback writes
+
+    @property
+    def run_guard(self) -> RunGuard:
+        return next(callback for callback in self.callbacks if isinstance(callback, RunGuard))
 
     def fit(
         self,
@@ -80,14 +90,20 @@ class GancompTrainer(pl.Trainer):
             weights_only: unset = True: ``ckpt_path`` may hold only tensors and plain data.
                 ``--weights_only=false`` lets it run pickled code: only for a file you trust.
         """
-        super().fit(
-            model,
-            train_dataloaders,
-            val_dataloaders,
-            datamodule,
-            ckpt_path,
-            weights_only_default(weights_only),
-        )
+        self.run_guard.lock(self)
+        try:
+            super().fit(
+                model,
+                train_dataloaders,
+                val_dataloaders,
+                datamodule,
+                ckpt_path,
+                weights_only_default(weights_only),
+            )
+        except SIGTERMException as stop:  # a SystemExit with status 0: a scheduler would see success
+            raise self.run_guard.interrupted() from stop
+        finally:
+            self.run_guard.release()
 
     def validate(
         self,
@@ -317,6 +333,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         MissingLossInputError,
         NonFiniteLossError,
         NonFiniteCheckpointError,
+        RunDirectoryLockedError,
         FeatureExtractorUnavailableError,
         FileNotFoundError,
     )
@@ -345,6 +362,9 @@ def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
     try:
         run_cli(args)
+    except RunInterrupted as stop:
+        sys.stderr.write(f"gancomp: error: {stop}\n")
+        sys.exit(stop.exit_code)
     except Exception as exc:  # noqa: BLE001 - only bad-input errors are turned into one line
         culprit = find_user_error(exc)
         if culprit is None or os.environ.get("GANCOMP_DEBUG"):

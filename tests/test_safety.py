@@ -6,7 +6,13 @@ from __future__ import annotations
 import functools
 import glob
 import http.server
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -15,6 +21,8 @@ import torch
 from _cli_helpers import QUICKSTART, SHRINK_TEACHER
 from test_cli import NO_METRICS, run_main, single_error_line
 
+from lightning_gancomp.callbacks.guard import LOCK_FILE, RunDirectoryLockedError
+from lightning_gancomp.cli import main, run_cli
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
 
 TINY_FIT = ["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS]
@@ -145,3 +153,103 @@ def test_non_finite_step_leaves_only_finite_checkpoints(capsys, tmp_path, monkey
     assert named and all_finite(named.group(1)), line
     last = torch.load("ckpts/last.ckpt", weights_only=True)
     assert last["gancomp_state"]["batches_done"] == 3  # the state before the Inf step
+
+
+# -- 4. one run per directory ----------------------------------------------------------------------
+def test_second_run_in_a_locked_directory_is_refused_and_a_stale_lock_taken_over(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    holder = subprocess.Popen(["sleep", "60"])  # a live process on this host holding the lock
+    try:
+        lock = tmp_path / "runs" / "quickstart" / LOCK_FILE
+        lock.parent.mkdir(parents=True)
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"}))
+        code, _, err = run_main(TINY_FIT, capsys)
+        line = single_error_line(err)
+        assert code == 1 and f"pid {holder.pid}" in line and "runs/quickstart" in line
+        assert sorted(os.listdir(lock.parent)) == [LOCK_FILE]  # nothing written by the refused run
+        assert json.loads(lock.read_text())["pid"] == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    stale_tmp = tmp_path / "runs" / "quickstart" / "checkpoints" / f"last.tmp-{holder.pid}.ckpt"
+    stale_tmp.parent.mkdir()
+    stale_tmp.write_bytes(b"half written")
+    code, _, err = run_main(TINY_FIT, capsys)  # the holder is gone: its lock is stale
+    assert code == 0, err[-2000:]
+    assert os.path.isfile("runs/quickstart/checkpoints/last.ckpt") and not lock.exists()
+    assert not stale_tmp.exists()
+
+
+class HoldTheRun(pl.Callback):
+    """Used by class_path: pauses the first fit at its first batch until the test releases it."""
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        HoldTheRun.started.set()
+        assert HoldTheRun.release.wait(120)
+
+
+def test_two_concurrent_fits_on_one_directory_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["gancomp"])
+    results = {}
+
+    def first_run():
+        try:
+            main([*TINY_FIT, "--trainer.callbacks+=test_safety.HoldTheRun"])
+            results["first"] = 0
+        except SystemExit as exc:
+            results["first"] = exc.code
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    try:
+        assert HoldTheRun.started.wait(120)
+        with pytest.raises(RunDirectoryLockedError, match=f"pid {os.getpid()}"):
+            run_cli(TINY_FIT)
+    finally:
+        HoldTheRun.release.set()
+        thread.join()
+    assert results["first"] == 0 and os.path.isfile("runs/quickstart/checkpoints/last.ckpt")
+
+
+# -- 8. SIGTERM / SIGINT ---------------------------------------------------------------------------
+class SignalAtBatch(pl.Callback):
+    """Used by class_path: the process receives ``signum`` during batch 1 (of 4)."""
+
+    def __init__(self, signum: int = 15) -> None:
+        self.signum = signum
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if pl_module.batches_done == 1:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_final_checkpoint_exits_nonzero_and_resumes(signum, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    four = [*TINY_FIT, "--trainer.limit_train_batches=4"]
+    code, _, err = run_main(
+        [
+            *four,
+            "--trainer.callbacks+=test_safety.SignalAtBatch",
+            f"--trainer.callbacks.signum={int(signum)}",
+        ],
+        capsys,
+    )
+    line = single_error_line(err)
+    last = "runs/quickstart/checkpoints/last.ckpt"
+    assert (
+        code == 128 + signum
+        and f"stopped by {signal.Signals(signum).name} after batch 2" in line
+        and last in line
+    )
+    assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 2
+    assert not (tmp_path / "runs" / "quickstart" / LOCK_FILE).exists()
+    code, _, err = run_main([*four, f"--ckpt_path={last}"], capsys)
+    assert code == 0, err[-2000:]
+    assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 4
