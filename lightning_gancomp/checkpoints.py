@@ -131,14 +131,14 @@ def load_error_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
-def detect_format(obj: Any) -> CheckpointFormat:
+def detect_format(obj: Any, source: str = "checkpoint") -> CheckpointFormat:
     _ensure_formats_loaded()
     for fmt in _FORMATS:
         if fmt.matches(obj):
             return fmt
     keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
     raise CheckpointError(
-        f"unrecognised checkpoint layout (top-level keys {keys}); known formats: "
+        f"{source}: unrecognised checkpoint layout (top-level keys {keys}); known formats: "
         + ", ".join(f.name for f in _FORMATS)
     )
 
@@ -146,7 +146,7 @@ def detect_format(obj: Any) -> CheckpointFormat:
 def convert_checkpoint(
     obj: Any, role: Role = "generator", source: str = "checkpoint", **overrides: Any
 ) -> Converted:
-    fmt = detect_format(obj)
+    fmt = detect_format(obj, source)
     try:
         return fmt.convert(obj, role, dict(overrides))
     except CheckpointMismatchError:
@@ -200,7 +200,12 @@ def _convert_own(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
     payload = obj
     if not is_net_payload(obj):
         nets = obj.get("gancomp_nets", {})
-        wanted = overrides.pop("key", None) or ("g_ema" if role == "generator" else "d")
+        asked = overrides.pop("key", None)
+        if asked is not None and asked not in nets:
+            raise CheckpointError(
+                f"no network {asked!r} in this training checkpoint; it has: {', '.join(nets)}"
+            )
+        wanted = asked or ("g_ema" if role == "generator" else "d")
         if wanted not in nets:
             wanted = next((k for k, p in nets.items() if NET_REGISTRY[p["class"]].role == role), None)
         if wanted is None:

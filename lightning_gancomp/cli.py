@@ -317,7 +317,9 @@ class GancompCLI(LightningCLI):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported as one line), not a bug (traceback)."""
+    from lightning_gancomp.atomic import OutputError
     from lightning_gancomp.checkpoints import CheckpointError
+    from lightning_gancomp.commands.export import ExportError
     from lightning_gancomp.data import DatasetError
     from lightning_gancomp.losses import MissingLossInputError
     from lightning_gancomp.methods import NonFiniteLossError
@@ -327,6 +329,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (
         ConfigError,
         CheckpointError,
+        ExportError,
+        OutputError,
         CheckpointMismatchError,
         ChannelGroupError,
         DatasetError,

@@ -3,6 +3,7 @@ one run per directory, nothing half-written, and one ``gancomp: error:`` line fo
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import http.server
@@ -18,11 +19,14 @@ import threading
 import pytest
 import pytorch_lightning as pl
 import torch
-from _cli_helpers import QUICKSTART, SHRINK_TEACHER
+from _cli_helpers import QUICKSTART, SHRINK_TEACHER, write_tiny_teacher
 from test_cli import NO_METRICS, run_main, single_error_line
 
+from lightning_gancomp.atomic import OutputError
 from lightning_gancomp.callbacks.guard import LOCK_FILE, RunDirectoryLockedError
+from lightning_gancomp.checkpoints import load_generator
 from lightning_gancomp.cli import main, run_cli
+from lightning_gancomp.commands.export import export
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
 
 TINY_FIT = ["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS]
@@ -253,3 +257,68 @@ def test_signal_saves_a_final_checkpoint_exits_nonzero_and_resumes(signum, capsy
     code, _, err = run_main([*four, f"--ckpt_path={last}"], capsys)
     assert code == 0, err[-2000:]
     assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 4
+
+
+# -- 5. export: all or nothing ---------------------------------------------------------------------
+@pytest.fixture
+def exported_before(tmp_path):
+    """A tiny training checkpoint and an existing export (b"old") that failures must keep."""
+    checkpoint = write_tiny_teacher(str(tmp_path / "teacher.ckpt"))
+    old = tmp_path / "g.pt"
+    old.write_bytes(b"old export")
+    return checkpoint, old
+
+
+def export_args(checkpoint, *extra):
+    return ["export", "-c", QUICKSTART, f"--checkpoint={checkpoint}", *extra]
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("batch0", "--torchscript_batch_size must be >= 1, got 0"),
+        ("folder_is_a_file", "ts/g.ts: cannot write there"),
+        ("same_as_checkpoint", "is the input --checkpoint"),
+        ("unknown_key", "no network 'ema' in this training checkpoint; it has: g_ema, d"),
+    ],
+)
+def test_failed_export_keeps_every_existing_file_byte_for_byte(
+    case, expected, exported_before, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    checkpoint, old = exported_before
+    (tmp_path / "ts").write_bytes(b"a file where a folder is expected")
+    ts_old = tmp_path / "g.ts"
+    ts_old.write_bytes(b"old trace")
+    args = {
+        "batch0": [f"--output={old}", f"--torchscript={ts_old}", "--torchscript_batch_size=0"],
+        "folder_is_a_file": [f"--output={old}", f"--torchscript={tmp_path / 'ts' / 'g.ts'}"],
+        "same_as_checkpoint": [f"--output={checkpoint}"],
+        "unknown_key": [f"--output={old}", "--key=ema"],
+    }[case]
+    checkpoint_bytes = open(checkpoint, "rb").read()
+    code, _, err = run_main(export_args(checkpoint, *args), capsys)
+    line = single_error_line(err)
+    assert code == 1 and expected in line, line
+    assert old.read_bytes() == b"old export" and ts_old.read_bytes() == b"old trace"
+    assert open(checkpoint, "rb").read() == checkpoint_bytes
+    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+
+
+def test_export_replaces_both_files_only_after_both_succeeded(exported_before, tmp_path, monkeypatch):
+    checkpoint, old = exported_before
+    ts = tmp_path / "g.ts"
+    ts.write_bytes(b"old trace")
+    real_save = torch.jit.ScriptModule.save
+
+    def failing_save(self, path, *args, **kwargs):
+        real_save(self, path, *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(torch.jit.ScriptModule, "save", failing_save)
+    with pytest.raises(OutputError, match="No space left on device"):
+        export(checkpoint, str(old), torchscript=str(ts), log=lambda _: None)
+    assert old.read_bytes() == b"old export" and ts.read_bytes() == b"old trace"
+    monkeypatch.setattr(torch.jit.ScriptModule, "save", real_save)
+    export(checkpoint, str(old), torchscript=str(ts), log=lambda _: None)
+    assert load_generator(old).channels == load_generator(checkpoint).channels and torch.jit.load(str(ts))
