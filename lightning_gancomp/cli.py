@@ -307,6 +307,13 @@ class GancompCLI(LightningCLI):
             AtomicCheckpointIO().load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
         super()._parse_ckpt_path()
 
+    def after_instantiate_classes(self) -> None:
+        from lightning_gancomp.commands.prune import check_student_plan
+
+        super().after_instantiate_classes()
+        if self.subcommand not in (None, "prune"):  # prune is about to replace both files
+            check_student_plan(self.model)
+
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         # Atomic checkpoint files unless the config chose its own plugins.
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -320,17 +327,21 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lightning_gancomp.atomic import OutputError
     from lightning_gancomp.checkpoints import CheckpointError
     from lightning_gancomp.commands.export import ExportError
+    from lightning_gancomp.commands.prune import PruneError
     from lightning_gancomp.data import DatasetError
     from lightning_gancomp.losses import MissingLossInputError
     from lightning_gancomp.methods import NonFiniteLossError
     from lightning_gancomp.metrics import FeatureExtractorUnavailableError
     from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
+    from lightning_gancomp.pruning.plan import PlanError
 
     return (
         ConfigError,
         CheckpointError,
         ExportError,
         OutputError,
+        PruneError,
+        PlanError,
         CheckpointMismatchError,
         ChannelGroupError,
         DatasetError,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import functools
 import glob
+import hashlib
 import http.server
 import json
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
@@ -27,7 +29,12 @@ from lightning_gancomp.callbacks.guard import LOCK_FILE, RunDirectoryLockedError
 from lightning_gancomp.checkpoints import load_generator
 from lightning_gancomp.cli import main, run_cli
 from lightning_gancomp.commands.export import export
+from lightning_gancomp.commands.prune import PruneError, check_student_plan, prune
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
+from lightning_gancomp.nets.base import net_payload
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
+from lightning_gancomp.pruning.importance import L1Scorer
+from lightning_gancomp.pruning.plan import PlanError, PruningPlan, UniformPolicy
 
 TINY_FIT = ["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS]
 
@@ -322,3 +329,57 @@ def test_export_replaces_both_files_only_after_both_succeeded(exported_before, t
     monkeypatch.setattr(torch.jit.ScriptModule, "save", real_save)
     export(checkpoint, str(old), torchscript=str(ts), log=lambda _: None)
     assert load_generator(old).channels == load_generator(checkpoint).channels and torch.jit.load(str(ts))
+
+
+# -- 6. prune: student and plan move together ------------------------------------------------------
+@pytest.fixture
+def teacher_file(tmp_path):
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(32, z_dim=16, w_dim=16, n_mapping=2, channels=[16, 12, 12, 10, 10, 8, 8, 6])
+    path = tmp_path / "teacher.ckpt"
+    torch.save({"gancomp_nets": {"g_ema": net_payload(g)}}, path)
+    return str(path)
+
+
+def quiet_prune(teacher, output, ratio):
+    return prune(teacher, output, L1Scorer(), UniformPolicy(ratio), log=lambda _: None)
+
+
+def test_prune_writes_student_and_plan_together_and_plan_knows_its_student(
+    teacher_file, tmp_path, monkeypatch
+):
+    student, plan = tmp_path / "s.ckpt", tmp_path / "s.plan.json"
+    quiet_prune(teacher_file, str(student), 0.5)
+    old_student, old_plan = student.read_bytes(), plan.read_bytes()
+    assert (
+        PruningPlan.load(plan, student=student).student["sha256"] == hashlib.sha256(old_student).hexdigest()
+    )
+
+    def disk_full(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(plan))
+
+    monkeypatch.setattr(PruningPlan, "to_json", disk_full)  # the plan write fails after the student's
+    with pytest.raises(OutputError, match="s.plan.json.*No space left"):
+        quiet_prune(teacher_file, str(student), 0.25)
+    assert student.read_bytes() == old_student and plan.read_bytes() == old_plan
+    assert sorted(os.listdir(tmp_path)) == ["s.ckpt", "s.plan.json", "teacher.ckpt"]
+    monkeypatch.undo()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    quiet_prune(teacher_file, str(other / "s.ckpt"), 0.25)
+    os.replace(other / "s.ckpt", student)  # a student from another run beside the old plan
+    with pytest.raises(PlanError, match="another student than .*s.ckpt"):
+        PruningPlan.load(plan, student=student)
+    with pytest.raises(PlanError, match="different prune runs"):
+        check_student_plan(SimpleNamespace(source_files={"student": str(student)}))
+
+
+def test_prune_refuses_outputs_over_the_teacher_before_scoring(teacher_file, tmp_path):
+    before = open(teacher_file, "rb").read()
+    with pytest.raises(PruneError, match="is the teacher checkpoint"):
+        quiet_prune(teacher_file, teacher_file, 0.5)
+    with pytest.raises(OutputError, match="cannot write there"):
+        (tmp_path / "file").write_bytes(b"")
+        quiet_prune(teacher_file, str(tmp_path / "file" / "s.ckpt"), 0.5)
+    assert open(teacher_file, "rb").read() == before
