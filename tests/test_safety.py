@@ -18,10 +18,12 @@ import sys
 import threading
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 from _cli_helpers import QUICKSTART, SHRINK_TEACHER, write_tiny_teacher
+from PIL import Image
 from test_cli import NO_METRICS, run_main, single_error_line
 
 from lightning_gancomp.atomic import OutputError
@@ -30,6 +32,8 @@ from lightning_gancomp.checkpoints import load_generator
 from lightning_gancomp.cli import main, run_cli
 from lightning_gancomp.commands.export import export
 from lightning_gancomp.commands.prune import PruneError, check_student_plan, prune
+from lightning_gancomp.data import DatasetError
+from lightning_gancomp.data.transforms import decode_image
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
 from lightning_gancomp.nets.base import net_payload
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
@@ -383,3 +387,44 @@ def test_prune_refuses_outputs_over_the_teacher_before_scoring(teacher_file, tmp
         (tmp_path / "file").write_bytes(b"")
         quiet_prune(teacher_file, str(tmp_path / "file" / "s.ckpt"), 0.5)
     assert open(teacher_file, "rb").read() == before
+
+
+# -- 7. 16-bit images ------------------------------------------------------------------------------
+#: 16-bit grey levels of the dataset's images and the [-1, 1] values they must train as.
+SIXTEEN_BIT = {0: -1.0, 32896: 128 / 127.5 - 1, 65535: 1.0}
+
+
+class RecordRealImages(pl.Callback):
+    """Used by class_path: keeps the real images of every training batch."""
+
+    seen: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        RecordRealImages.seen.append(batch["real_img"].detach().clone())
+
+
+def test_16_bit_png_dataset_trains_on_scaled_not_clipped_values(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "grey16"
+    folder.mkdir()
+    for index in range(12):
+        level = list(SIXTEEN_BIT)[index % 3]
+        Image.fromarray(np.full((32, 32), level, dtype=np.uint16)).save(folder / f"{index:02d}.png")
+    assert Image.open(folder / "01.png").mode == "I;16"
+    RecordRealImages.seen = []
+    data = [f"--data.init_args.path={folder}", "--data.init_args.val_size=4", "--data.init_args.batch_size=4"]
+    code, _, err = run_main([*TINY_FIT, *data, "--trainer.callbacks+=test_safety.RecordRealImages"], capsys)
+    assert code == 0, err[-2000:]
+    images = torch.cat(RecordRealImages.seen)
+    assert len(images) == 8
+    per_image = images.flatten(1)
+    assert torch.equal(per_image.min(1).values, per_image.max(1).values)  # flat grey stays flat
+    found = sorted({round(v, 5) for v in per_image[:, 0].tolist()})
+    assert found == sorted(round(v, 5) for v in SIXTEEN_BIT.values())
+
+
+def test_32_bit_and_float_images_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(path)
+    with pytest.raises(DatasetError, match="float.tif: floating-point pixels"):
+        decode_image(open(path, "rb"), str(path))
