@@ -376,7 +376,7 @@ def test_prune_writes_student_and_plan_together_and_plan_knows_its_student(
     with pytest.raises(PlanError, match="another student than .*s.ckpt"):
         PruningPlan.load(plan, student=student)
     with pytest.raises(PlanError, match="different prune runs"):
-        check_student_plan(SimpleNamespace(source_files={"student": str(student)}))
+        check_student_plan(SimpleNamespace(source_file={"student": str(student)}.get))
 
 
 def test_prune_refuses_outputs_over_the_teacher_before_scoring(teacher_file, tmp_path):
