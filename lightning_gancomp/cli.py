@@ -38,6 +38,7 @@ from lightning_gancomp.callbacks.guard import (
     RunGuard,
     RunInterrupted,
 )
+from lightning_gancomp.callbacks.resume import ConfiguredOptimizerSettings
 
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
@@ -65,6 +66,8 @@ class GancompTrainer(pl.Trainer):
         super().__init__(*args, **kwargs)
         if not any(isinstance(callback, RunGuard) for callback in self.callbacks):
             self.callbacks.insert(0, RunGuard())  # first: lock before any callback writes
+        if not any(isinstance(callback, ConfiguredOptimizerSettings) for callback in self.callbacks):
+            self.callbacks.append(ConfiguredOptimizerSettings())
 
     @property
     def run_guard(self) -> RunGuard:

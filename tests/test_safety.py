@@ -428,3 +428,31 @@ def test_32_bit_and_float_images_are_refused_naming_the_file(tmp_path):
     Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(path)
     with pytest.raises(DatasetError, match="float.tif: floating-point pixels"):
         decode_image(open(path, "rb"), str(path))
+
+
+# -- 9. optimizer settings changed on resume -------------------------------------------------------
+def adam(which: str, lr: float, beta1: float) -> list[str]:
+    return [
+        f"--model.init_args.{which}_optimizer=torch.optim.Adam",
+        f"--model.init_args.{which}_optimizer.lr={lr}",
+        f"--model.init_args.{which}_optimizer.betas=[{beta1},0.99]",
+    ]
+
+
+def test_changed_optimizer_settings_apply_on_resume_with_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main([*TINY_FIT, *adam("g", 0.002, 0.0), *adam("d", 0.002, 0.0)], capsys)
+    assert code == 0, err[-2000:]
+    last = "runs/quickstart/checkpoints/last.ckpt"
+    resume = [*TINY_FIT, "--trainer.max_epochs=2", f"--ckpt_path={last}"]
+    code, _, err = run_main([*resume, *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)
+    assert code == 0, err[-2000:]
+    notes = [line for line in err.splitlines() if "optimizer settings" in line]
+    # lazy regularisation correction c = k/(k+1): G (path length every 4) lr·0.8, D betas^(16/17)
+    assert len(notes) == 1 and "g lr 0.0016 -> 0.0008" in notes[0] and "d betas" in notes[0], notes
+    g_state, d_state = torch.load(last, weights_only=True)["optimizer_states"]
+    assert g_state["param_groups"][0]["lr"] == pytest.approx(0.0008)
+    assert d_state["param_groups"][0]["betas"][0] == pytest.approx(0.5 ** (16 / 17))
+    code, _, err = run_main([*TINY_FIT, "--trainer.max_epochs=3", f"--ckpt_path={last}",
+                             *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)  # fmt: skip
+    assert code == 0 and "optimizer settings" not in err  # unchanged settings: no note
