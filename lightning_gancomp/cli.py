@@ -39,6 +39,7 @@ from lightning_gancomp.callbacks.guard import (
     RunInterrupted,
 )
 from lightning_gancomp.callbacks.resume import ConfiguredOptimizerSettings
+from lightning_gancomp.checkpoints import CheckpointError
 
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
@@ -302,13 +303,32 @@ class GancompCLI(LightningCLI):
         return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads ``ckpt_path``'s hyper-parameters here with a bare torch.load: an empty,
-        # truncated or code-carrying file would be a traceback. Read it the checked way first.
+        """Replaces LightningCLI's merge of ``ckpt_path``'s ``hyper_parameters`` into the config:
+        the config wins, differences are one line, network changes are refused
+        (:mod:`lightning_gancomp.stored_config`). The file is read weights-only and checked (an
+        empty, truncated or code-carrying file is one line naming it)."""
+        from lightning_gancomp.stored_config import compare_stored_hyperparameters
+
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and os.path.exists(ckpt_path):
-            AtomicCheckpointIO().load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
-        super()._parse_ckpt_path()
+        if not ckpt_path or "://" in str(ckpt_path) or str(ckpt_path) in ("last", "best", "hpc", "registry"):
+            return  # a URL is read by the Trainer (weights-only); named checkpoints are resolved there
+        try:
+            ckpt = AtomicCheckpointIO().load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+        except CheckpointError:
+            if self.config[subcommand].get("weights_only") is False:
+                return  # explicit opt-out for a trusted file: the Trainer loads it
+            raise
+        hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+        if hparams:
+            differences = compare_stored_hyperparameters(
+                ckpt_path, hparams, self.config[subcommand].get("model")
+            )
+            if differences:
+                sys.stderr.write(
+                    f"gancomp: note: {ckpt_path} stores other hyper-parameters than the config, the config "
+                    f"is used: {'; '.join(differences)}\n"
+                )
 
     def after_instantiate_classes(self) -> None:
         from lightning_gancomp.commands.prune import check_student_plan

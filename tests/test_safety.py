@@ -456,3 +456,35 @@ def test_changed_optimizer_settings_apply_on_resume_with_one_line(capsys, tmp_pa
     code, _, err = run_main([*TINY_FIT, "--trainer.max_epochs=3", f"--ckpt_path={last}",
                              *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)  # fmt: skip
     assert code == 0 and "optimizer settings" not in err  # unchanged settings: no note
+
+
+# -- 2. stored hyper-parameters never rewrite the config ------------------------------------------
+def with_hyperparameters(path: str, hparams: dict) -> str:
+    state = torch.load(path, weights_only=True)
+    state["hyper_parameters"] = hparams
+    torch.save(state, path)
+    return path
+
+
+def test_checkpoint_hyperparameters_do_not_override_the_config(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["gancomp"])
+    run_cli(TINY_FIT)
+    last = with_hyperparameters("runs/quickstart/checkpoints/last.ckpt", {"grid_size": 3, "ema_decay": 0.99})
+    capsys.readouterr()
+    cli = run_cli([*TINY_FIT, f"--ckpt_path={last}"])  # max_epochs reached: restores, trains nothing
+    assert cli.model.grid_size == 16  # the config's value, not the file's 3
+    notes = [line for line in capsys.readouterr().err.splitlines() if "hyper-parameters" in line]
+    assert len(notes) == 1 and "grid_size checkpoint 3, config 16" in notes[0] and "ema_decay" not in notes[0]
+
+    generator = {
+        "class_path": "lightning_gancomp.nets.stylegan2.StyleGAN2Generator",
+        "init_args": {"channels": [8] * 8},
+    }
+    with_hyperparameters(last, {"generator": generator})
+    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={last}"], capsys)
+    line = single_error_line(err)
+    assert code == 1 and "builds other networks than the config" in line and "generator.init_args" in line
+    with_hyperparameters(last, {"_class_path": "lightning_gancomp.methods.CAGAN"})
+    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={last}"], capsys)
+    assert code == 1 and "trained with model lightning_gancomp.methods.CAGAN" in single_error_line(err)
