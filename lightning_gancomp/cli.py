@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
@@ -250,6 +250,37 @@ class GancompTrainer(pl.Trainer):
         return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
 
 
+def config_files(args: Any) -> list[str]:
+    """The existing files given to ``-c/--config`` in a command line (other forms: none)."""
+    if not isinstance(args, (list, tuple)):
+        return []
+    files = []
+    for index, arg in enumerate(args):
+        arg = str(arg)
+        if arg in ("-c", "--config") and index + 1 < len(args):
+            files.append(str(args[index + 1]))
+        elif arg.startswith("--config="):
+            files.append(arg.split("=", 1)[1])
+    return [path for path in files if os.path.isfile(path)]
+
+
+def yaml_problem(path: str) -> str | None:
+    """``<file>: malformed YAML at line L, column C: <problem>``, or None when it parses."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        return f"{path}: malformed YAML{where}: {problem}"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"{path}: cannot be read as a YAML config ({err})"
+    return None
+
+
 # -- parser: one clear line on bad input ----------------------------------------------------------
 class ConfigError(ValueError):
     """The command line or a config file is invalid (raised instead of exiting when asked)."""
@@ -297,6 +328,15 @@ class GancompCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         super().__init__(*args, **kwargs)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # jsonargparse reports YAML syntax errors of a config file against "<unicode string>":
+        # read the config files first so the message names the file and line.
+        for path in config_files(sys.argv[1:] if args is None else args):
+            problem = yaml_problem(path)
+            if problem:
+                parser.error(problem)
+        super().parse_arguments(parser, args)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -350,6 +390,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lightning_gancomp.atomic import OutputError
     from lightning_gancomp.checkpoints import CheckpointError
     from lightning_gancomp.commands.export import ExportError
+    from lightning_gancomp.commands.profile import ProfileError
     from lightning_gancomp.commands.prune import PruneError
     from lightning_gancomp.data import DatasetError
     from lightning_gancomp.losses import MissingLossInputError
@@ -364,7 +405,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ExportError,
         OutputError,
         PruneError,
+        ProfileError,
         PlanError,
+        MisconfigurationException,
         CheckpointMismatchError,
         ChannelGroupError,
         DatasetError,
@@ -396,6 +439,17 @@ def find_user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def error_message(exc: BaseException) -> str:
+    """The user-facing text of ``exc``. An error raised inside a DataLoader worker comes back as
+    ``Caught DatasetError in DataLoader worker process 0. Original Traceback ...``: keep only the
+    original message (the traceback's last line, without its ``module.ErrorType:`` prefix)."""
+    text = str(exc)
+    if re.match(r"Caught \w+ in DataLoader worker process \d+", text):
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        return re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
+    return text
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
     try:
@@ -407,7 +461,7 @@ def main(args: list[str] | None = None) -> None:
         culprit = find_user_error(exc)
         if culprit is None or os.environ.get("GANCOMP_DEBUG"):
             raise
-        sys.stderr.write(f"gancomp: error: {one_line(str(culprit))}\n")
+        sys.stderr.write(f"gancomp: error: {one_line(error_message(culprit))}\n")
         sys.exit(1)
 
 

@@ -25,17 +25,23 @@ import torch
 from _cli_helpers import QUICKSTART, SHRINK_TEACHER, write_tiny_teacher
 from PIL import Image
 from test_cli import NO_METRICS, run_main, single_error_line
+from torch import nn
 
 from lightning_gancomp.atomic import OutputError
+from lightning_gancomp.caches import load_cached_weights
 from lightning_gancomp.callbacks.guard import LOCK_FILE, RunDirectoryLockedError
-from lightning_gancomp.checkpoints import load_generator
+from lightning_gancomp.checkpoints import CheckpointError, load_generator
 from lightning_gancomp.cli import main, run_cli
 from lightning_gancomp.commands.export import export
 from lightning_gancomp.commands.prune import PruneError, check_student_plan, prune
-from lightning_gancomp.data import DatasetError
-from lightning_gancomp.data.transforms import decode_image
+from lightning_gancomp.data import DatasetError, UnconditionalDataModule
+from lightning_gancomp.data.sources import ImageFolderDataset
+from lightning_gancomp.data.transforms import StyleGAN2Transform, decode_image
+from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
+from lightning_gancomp.metrics.image_metrics import real_stats_cache_path
 from lightning_gancomp.nets.base import net_payload
+from lightning_gancomp.nets.pix2pix import ResnetGenerator
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
 from lightning_gancomp.pruning.importance import L1Scorer
 from lightning_gancomp.pruning.plan import PlanError, PruningPlan, UniformPolicy
@@ -488,3 +494,150 @@ def test_checkpoint_hyperparameters_do_not_override_the_config(capsys, tmp_path,
     with_hyperparameters(last, {"_class_path": "lightning_gancomp.methods.CAGAN"})
     code, _, err = run_main([*TINY_FIT, f"--ckpt_path={last}"], capsys)
     assert code == 1 and "trained with model lightning_gancomp.methods.CAGAN" in single_error_line(err)
+
+
+# -- 10. one line for every user error -------------------------------------------------------------
+CAGAN = os.path.join(os.path.dirname(QUICKSTART), "..", "cagan", "ffhq256_embedded.yaml")
+TEACHER_WIDTHS = "[16,16,16,16,16,16,8,8]"
+
+
+def cagan_args(tmp_path, teacher: str | None) -> list[str]:
+    """The embedded CAGAN config shrunk to a tiny 32 px teacher (as tests/pruning/test_cli_prune)."""
+    args = [
+        "-c", CAGAN,
+        f"--model.init_args.teacher.init_args.channels={TEACHER_WIDTHS}",
+        "--model.init_args.student.init_args.channels=[5,5,5,5,5,5,3,3]",
+        "--model.init_args.discriminator.init_args.channels=[8,8,8,8]",
+        f"--model.init_args.student_path={tmp_path / 'pruned.ckpt'}",
+        "--model.init_args.metrics=null",
+        "--model.init_args.scorer=lightning_gancomp.pruning.importance.L1Scorer",
+    ]  # fmt: skip
+    return args + [f"--model.init_args.teacher_path={teacher or 'null'}"]
+
+
+@pytest.fixture
+def tiny_teacher_file(tmp_path):
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(32, z_dim=64, w_dim=64, n_mapping=2, channels=[16] * 6 + [8, 8])
+    path = tmp_path / "teacher.ckpt"
+    torch.save({"gancomp_nets": {"g_ema": net_payload(g)}}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("ratio_above_one", "removal ratio must be in [0, 1), got 1.5"),
+        ("ratio_negative", "removal ratio must be in [0, 1), got -0.1"),
+        ("plan_missing", "plan file not found"),
+        ("plan_malformed", "bad.plan.json: invalid JSON"),
+        ("image2image_teacher", "holds a ResnetGenerator that differs from the configured teacher"),
+        ("no_teacher_path", "needs a teacher checkpoint"),
+        ("output_folder_is_a_file", "cannot write there"),
+    ],
+)
+def test_prune_errors_are_one_line(case, expected, tiny_teacher_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.plan.json").write_text("{not json")
+    (tmp_path / "afile").write_text("")
+    pix2pix = tmp_path / "pix2pix.ckpt"
+    torch.save({"gancomp_nets": {"g": net_payload(ResnetGenerator(ngf=4, n_blocks=1))}}, pix2pix)
+    teacher, extra = tiny_teacher_file, []
+    if case.startswith("ratio"):
+        extra = [f"--model.init_args.policy.init_args.ratio={1.5 if case == 'ratio_above_one' else -0.1}"]
+    elif case.startswith("plan"):
+        extra = [f"--plan={tmp_path / ('missing' if case == 'plan_missing' else 'bad')}.plan.json"]
+    elif case == "image2image_teacher":
+        teacher = str(pix2pix)
+    elif case == "no_teacher_path":
+        teacher = None
+    elif case == "output_folder_is_a_file":
+        extra = [f"--output={tmp_path / 'afile' / 's.ckpt'}"]
+    code, _, err = run_main(["prune", *cagan_args(tmp_path, teacher), *extra], capsys)
+    line = single_error_line(err)
+    assert code in (1, 2) and expected in line, line
+    assert not (tmp_path / "pruned.ckpt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_missing_gpu_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main([*TINY_FIT, "--trainer.accelerator=gpu"], capsys)
+    assert code == 1 and "gpu" in single_error_line(err).lower()
+    code, _, err = run_main(["profile", "-c", QUICKSTART, "--device=cuda", "--repeats=1"], capsys)
+    assert code == 1 and "--device cuda: this machine has 0 CUDA device(s)" in single_error_line(err)
+
+
+def test_data_resolution_different_from_the_network_names_both(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main([*TINY_FIT, "--data.init_args.resolution=64"], capsys)
+    line = single_error_line(err)
+    assert code == 1 and "data resolution 64" in line and "generator's 32" in line
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  init_args:\n    grid_size: [1, 2\n")
+    code, _, err = run_main([*TINY_FIT, "-c", str(bad)], capsys)
+    line = single_error_line(err)
+    assert code == 2 and f"{bad}: malformed YAML at line" in line
+
+
+def test_corrupt_caches_are_recomputed_not_fatal(tmp_path):
+    class Toy(nn.Module):
+        num_features, num_logits, tag, description = 4, 0, "toy", "toy features"
+
+        def forward(self, img):
+            return img.float().flatten(1)[:, :4], img.new_zeros(len(img), 0)
+
+    path = real_stats_cache_path(str(tmp_path), "toy", "toy")
+    for content in (b"", b"\x80\x04garbage", b"PK\x03\x04truncated"):
+        with open(path, "wb") as handle:
+            handle.write(content)
+        metrics = GenerativeMetrics(
+            metrics=("fid",), feature_extractor=Toy(), dataset_key="toy", cache_dir=str(tmp_path)
+        )
+        with pytest.warns(UserWarning, match="unreadable real-statistics cache.*recomputing"):
+            assert metrics.needs_real_images  # measured again instead of crashing
+    net = nn.Linear(2, 2)
+    assert not load_cached_weights(net, str(tmp_path / "absent.pt"), "face-mask network")
+    torch.save({"weight": torch.zeros(3, 3)}, tmp_path / "other.pt")
+    with pytest.warns(UserWarning, match="does not fit"):
+        assert not load_cached_weights(net, str(tmp_path / "other.pt"), "face-mask network")
+    torch.save(net.state_dict(), tmp_path / "good.pt")
+    assert load_cached_weights(nn.Linear(2, 2), str(tmp_path / "good.pt"), "face-mask network")
+
+
+class BrokenImages(UnconditionalDataModule):
+    """Used by class_path: image 0 is fine (the setup check passes), images 1-7 are corrupt PNGs
+    that a DataLoader worker meets while training."""
+
+    def setup(self, stage=None):
+        super().setup(stage)
+        folder = os.path.join(os.getcwd(), "broken")
+        os.makedirs(folder, exist_ok=True)
+        Image.new("RGB", (32, 32), (10, 20, 30)).save(os.path.join(folder, "0.png"))
+        for index in range(1, 8):
+            with open(os.path.join(folder, f"{index}.png"), "wb") as handle:
+                handle.write(b"\x89PNG\r\n\x1a\nnot really")
+        self.train_set = ImageFolderDataset(folder, StyleGAN2Transform(32))
+
+
+def test_corrupt_image_in_a_worker_is_the_original_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = [
+        "--data=test_safety.BrokenImages", "--data.path=embedded", "--data.resolution=32",
+        "--data.batch_size=4", "--data.embedded_length=16", "--data.val_size=4", "--data.num_workers=1",
+    ]  # fmt: skip
+    code, _, err = run_main(["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, *data], capsys)
+    line = single_error_line(err)
+    assert code == 1 and line.startswith("gancomp: error: cannot decode image") and "broken" in line
+    assert "Traceback" not in line and "Caught" not in line and "DataLoader worker" not in line
+
+
+def test_unknown_checkpoint_layout_names_the_file(tmp_path):
+    path = tmp_path / "odd.pt"
+    torch.save({"weights": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match="odd.pt: unrecognised checkpoint layout"):
+        load_generator(path)

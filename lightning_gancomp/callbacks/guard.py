@@ -8,6 +8,7 @@
 - takes a lock on the run's directories for ``fit`` (a second run in the same directory is refused
   with one line naming the holder's pid; a lock left by a killed run is taken over) and removes
   ``*.tmp-<pid>*`` files that killed writes left behind;
+- checks the data's resolution is the networks' (one line naming both numbers);
 - turns SIGTERM and the first Ctrl+C into a stop at the next batch boundary, writes a final
   checkpoint (atomically, through the trainer's checkpoint IO) and makes the run exit non-zero.
 """
@@ -30,6 +31,8 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
+
+from lightning_gancomp.data.errors import DatasetError
 
 #: Name of the lock file a ``fit`` holds in each of its run directories.
 LOCK_FILE = ".gancomp.lock"
@@ -138,6 +141,29 @@ def run_directories(trainer: pl.Trainer) -> list[str]:
     return [d for d in ordered if not any(d != o and d.startswith(o + os.sep) for o in ordered)]
 
 
+def network_resolution(net: Any) -> int | None:
+    """The image size a network produces/reads, when it has a fixed one (None: fully convolutional)."""
+    value = getattr(net, "resolution", None)
+    if value is None:
+        value = (getattr(net, "config", None) or {}).get("resolution")
+    return int(value) if isinstance(value, int) else None
+
+
+def check_resolution(pl_module: pl.LightningModule, datamodule: Any) -> None:
+    """One line naming both sizes when the data's resolution is not the networks' (the discriminator
+    would otherwise fail deep inside a forward on mismatched shapes)."""
+    data = getattr(datamodule, "resolution", None)
+    if not isinstance(data, int):
+        return
+    for role in ("generator", "discriminator"):
+        size = network_resolution(getattr(pl_module, role, None))
+        if size is not None and size != data:
+            raise DatasetError(
+                f"data resolution {data} (data.init_args.resolution) differs from the {role}'s {size} "
+                f"(model.init_args.{role}.init_args.resolution)"
+            )
+
+
 def final_checkpoint_path(trainer: pl.Trainer) -> str:
     """Where a stop by signal writes its checkpoint: ``last.ckpt`` of the first checkpoint callback
     with a directory, else ``<default_root_dir>/checkpoints/last.ckpt``."""
@@ -212,6 +238,7 @@ class RunGuard(Callback):
                 rank_zero_info(f"gancomp: removed {len(removed)} temporary files left by killed writes")
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        check_resolution(pl_module, trainer.datamodule)
         if stage == "fit":
             self.stop_signal = self.stopped_after = self.final_checkpoint = self.final_error = None
             self._catch_sigint(trainer)

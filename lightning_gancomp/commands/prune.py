@@ -20,7 +20,7 @@ import torch
 
 from lightning_gancomp.atomic import atomic_paths, check_writable
 from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator
-from lightning_gancomp.methods.compression import CompressionModule
+from lightning_gancomp.methods.compression import CompressionModule, check_same_architecture
 from lightning_gancomp.nets.base import GanNet, count_params, net_payload
 from lightning_gancomp.pruning.importance import ContentAwareScorer, Scorer
 from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy, file_sha256
@@ -111,6 +111,7 @@ def prune(
     rescale_equalized: bool = True,
     with_discriminator: bool = True,
     log: Callable[[str], None] = print,
+    expected_teacher: GanNet | None = None,
 ) -> PruneResult:
     """Score, plan and cut a teacher; write the student checkpoint and the plan JSON.
 
@@ -124,10 +125,14 @@ def prune(
         rescale_equalized: function-preserving equalized-lr rescale (default) or the official
             plain slicing (see :mod:`lightning_gancomp.pruning.surgery`).
         with_discriminator: copy the teacher's discriminator into the student checkpoint.
+        expected_teacher: the configured teacher architecture: a file holding another network
+            (class or widths) is one line, as in ``fit``.
     """
     plan_path = plan_path or default_plan_path(output)
     check_outputs(output, plan_path, teacher)
     net = load_generator(teacher)
+    if expected_teacher is not None:
+        check_same_architecture(net, expected_teacher, "teacher", teacher)
     if plan is not None:
         chosen = PruningPlan.load(plan, net)
     else:
@@ -224,6 +229,7 @@ def prune_method(
         plan=plan,
         rescale_equalized=recipe.rescale_equalized,
         log=log,
+        expected_teacher=method.teacher,
     )
     if "student" in method.weight_files:
         warn_if_student_differs(method.generator, result.student, output, log)
