@@ -52,6 +52,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lightning_gancomp.caches import read_cache
 from lightning_gancomp.metrics.embedded_features import EMBEDDED_DESCRIPTION
 from lightning_gancomp.metrics.features import (
     InceptionFeatureExtractor,
@@ -670,12 +671,8 @@ class GenerativeMetrics:
         if self.dataset_key is None or not self._uses_real:
             return
         path = self._cache_path()
-        if not os.path.isfile(path):
-            return
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, ValueError) as err:
-            warnings.warn(f"{path}: unreadable real-statistics cache ({err}); recomputing", stacklevel=2)
+        payload = read_cache(path, "real-statistics")
+        if payload is None:
             return
         if not isinstance(payload, dict) or payload.get("format") != REAL_STATS_FORMAT:
             warnings.warn(f"{path}: not a real-statistics cache; recomputing", stacklevel=2)
