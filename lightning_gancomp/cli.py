@@ -342,6 +342,29 @@ class GancompCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
 
+    def _prepare_subcommand_parser(
+        self, klass: type, subcommand: str, **kwargs: Any
+    ) -> LightningArgumentParser:
+        """``prune``/``export``/``profile`` show their own options first in ``--help`` (then the
+        model, data and Trainer options they also accept), with a usage line that fits a screen."""
+        if subcommand not in EXTRA_SUBCOMMANDS:
+            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        parser = self.init_parser(**kwargs)
+        added = parser.add_method_arguments(klass, subcommand, skip=set(self.subcommands()[subcommand]))
+        self._subcommand_method_arguments[subcommand] = added
+        self._add_arguments(parser)
+        own = " ".join(f"[--{name} {name.upper()}]" for name in added)
+        parser.usage = f"gancomp {subcommand} -c CONFIG {own} [--model.* --data.* --trainer.* overrides]"
+        return parser
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """``--model``'s help lists the methods to choose from."""
+        from lightning_gancomp.methods.catalogue import method_choices
+
+        for action in parser._actions:
+            if action.dest == "model":
+                action.help = f"The method: one of {method_choices()} (class_path and init_args)."
+
     def _parse_ckpt_path(self) -> None:
         """Replaces LightningCLI's merge of ``ckpt_path``'s ``hyper_parameters`` into the config:
         the config wins, differences are one line, network changes are refused
@@ -454,6 +477,9 @@ def error_message(exc: BaseException) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
+    from lightning_gancomp.quiet import silence_known_warnings
+
+    silence_known_warnings()
     try:
         run_cli(args)
     except RunInterrupted as stop:
