@@ -27,6 +27,7 @@ import sys
 from typing import Any, NoReturn
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
@@ -38,6 +39,7 @@ from lightning_gancomp.callbacks.guard import (
     RunGuard,
     RunInterrupted,
 )
+from lightning_gancomp.callbacks.predictions import ImageWriter
 from lightning_gancomp.callbacks.resume import ConfiguredOptimizerSettings
 from lightning_gancomp.checkpoints import CheckpointError
 
@@ -54,6 +56,30 @@ def weights_only_default(weights_only: bool | None) -> bool:
     opts out explicitly (``--weights_only=false``) for a file they trust. Lightning's own default
     for ``http(s)://`` paths is ``weights_only=False``."""
     return True if weights_only is None else weights_only
+
+
+def network_file_as_student(model: Any, ckpt_path: str | None) -> str | None:
+    """``ckpt_path`` unless it is a file of networks rather than a training checkpoint (``gancomp
+    prune`` output, an exported generator): then a compression method takes its generator as the
+    student and None is returned; any other model gets one line saying what to pass."""
+    from lightning_gancomp.methods.compression import CompressionModule
+
+    if not ckpt_path or "://" in str(ckpt_path) or not os.path.isfile(ckpt_path):
+        return ckpt_path
+    payload = AtomicCheckpointIO().load_checkpoint(ckpt_path, weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" in payload:
+        return ckpt_path
+    if isinstance(model, CompressionModule):
+        model.load_student_file(ckpt_path)
+        sys.stderr.write(
+            f"gancomp: note: {ckpt_path} is not a training checkpoint; its generator is tested\n"
+        )
+        return None
+    raise CheckpointError(
+        f"--ckpt_path {ckpt_path}: holds networks, not a training checkpoint; pass a Lightning "
+        "checkpoint (<run>/checkpoints/last.ckpt), or use a compression config with "
+        f"model.init_args.student_path={ckpt_path}"
+    )
 
 
 class GancompTrainer(pl.Trainer):
@@ -118,7 +144,9 @@ class GancompTrainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         weights_only: bool | None = None,
     ) -> Any:
-        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``
+        (a file of networks: as in :meth:`test`)."""
+        ckpt_path = network_file_as_student(model, ckpt_path)
         return super().validate(
             model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
         )
@@ -132,7 +160,10 @@ class GancompTrainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         weights_only: bool | None = None,
     ) -> Any:
-        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``.
+        A file of networks (``gancomp prune`` output, an exported generator) is evaluated as the
+        student of a compression config."""
+        ckpt_path = network_file_as_student(model, ckpt_path)
         return super().test(
             model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
         )
@@ -149,8 +180,14 @@ class GancompTrainer(pl.Trainer):
         """Generate images: one per item of the datamodule's test split (its labels / input images
         for conditional and image-to-image models); add ``callbacks.ImageWriter`` to save them.
 
-        The data modules define no predict split, so their test loader is used instead.
+        The data modules define no predict split, so their test loader is used instead. Without an
+        image-writing callback the images go to ``<log dir>/predictions`` (the command says where).
         """
+        ckpt_path = network_file_as_student(model, ckpt_path)
+        writer = next((c for c in self.callbacks if isinstance(c, BasePredictionWriter)), None)
+        if writer is None:
+            writer = ImageWriter(os.path.join(self.log_dir or self.default_root_dir, "predictions"))
+            self.callbacks.append(writer)
         if (
             dataloaders is None
             and datamodule is not None
@@ -158,9 +195,12 @@ class GancompTrainer(pl.Trainer):
         ):
             datamodule.setup("test")
             dataloaders, datamodule = datamodule.test_dataloader(), None
-        return super().predict(
+        predictions = super().predict(
             model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only_default(weights_only)
         )
+        if isinstance(writer, ImageWriter) and self.is_global_zero:
+            print(f"gancomp: wrote {len(writer.written)} images to {os.path.abspath(writer.output_dir)}")
+        return predictions
 
     def prune(
         self,
