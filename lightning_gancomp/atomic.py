@@ -61,6 +61,11 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> None:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise OutputError(f"{what} {path}: is a directory, give a file name")
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{what} {path}: {existing} is a file, not a folder")
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         probe = temporary_path(path)
