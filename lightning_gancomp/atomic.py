@@ -90,8 +90,9 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[str]]:
         except OSError as err:
             if err.errno not in _OUTPUT_ERRNOS:
                 raise
-            name = err.filename or ", ".join(targets)
-            raise OutputError(f"cannot write {name} ({err.strerror})") from err
+            named = dict(zip(temporaries, targets, strict=True)).get(os.fspath(err.filename or ""))
+            name = named or err.filename or ", ".join(targets)
+            raise OutputError(f"cannot write {name} ({err.strerror}); no output was changed") from err
         for tmp, target in zip(temporaries, targets, strict=True):
             os.replace(tmp, target)
     finally:
