@@ -290,6 +290,20 @@ class GancompTrainer(pl.Trainer):
         return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
 
 
+def check_accelerator(accelerator: Any) -> None:
+    """``trainer.accelerator`` naming hardware this machine lacks is one line naming the key
+    (Lightning says only "No supported gpu backend found!")."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: this machine has no CUDA GPU (torch.cuda.is_available() "
+            "is False); use accelerator: cpu or auto"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps: MPS is not available on this machine; use cpu or auto")
+
+
 def config_files(args: Any) -> list[str]:
     """The existing files given to ``-c/--config`` in a command line (other forms: none)."""
     if not isinstance(args, (list, tuple)):
@@ -443,6 +457,7 @@ class GancompCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         # Atomic checkpoint files unless the config chose its own plugins.
         trainer_config = self._get(self.config_init, "trainer", default={})
+        check_accelerator(trainer_config.get("accelerator"))
         if not trainer_config.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         return super().instantiate_trainer(**kwargs)
