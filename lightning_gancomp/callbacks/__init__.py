@@ -1,7 +1,9 @@
-"""Callbacks: batch-based checkpoints, atomic checkpoint files, sample grids, periodic metrics."""
+"""Callbacks: batch-based checkpoints, atomic checkpoint files, sample grids, periodic metrics,
+mask sparsity."""
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO, GanCheckpoint
 from lightning_gancomp.callbacks.evaluation import PeriodicEvaluation
+from lightning_gancomp.callbacks.mask_sparsity import MaskSparsityLogger
 from lightning_gancomp.callbacks.predictions import ImageWriter
 from lightning_gancomp.callbacks.samples import SampleGrid, grid_tensor, save_grid_atomic
 
@@ -9,6 +11,7 @@ __all__ = [
     "AtomicCheckpointIO",
     "GanCheckpoint",
     "ImageWriter",
+    "MaskSparsityLogger",
     "PeriodicEvaluation",
     "SampleGrid",
     "grid_tensor",

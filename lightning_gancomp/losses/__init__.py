@@ -1,6 +1,7 @@
 """Loss terms chosen by ``class_path`` in YAML (see ``losses.base`` for the contract)."""
 
 from lightning_gancomp.losses.adversarial import AdversarialLoss, HingeLoss, LSGANLoss, NonSaturatingLoss
+from lightning_gancomp.losses.attention import AttentionDistillation
 from lightning_gancomp.losses.base import LossContext, LossTerm, MissingLossInputError, masked
 from lightning_gancomp.losses.cycle import CycleConsistencyLoss, IdentityLoss
 from lightning_gancomp.losses.distillation import FeatureDistillation, LPIPSLoss, PixelLoss, build_lpips
@@ -8,6 +9,7 @@ from lightning_gancomp.losses.regularizers import PathLengthPenalty, R1Penalty
 
 __all__ = [
     "AdversarialLoss",
+    "AttentionDistillation",
     "CycleConsistencyLoss",
     "FeatureDistillation",
     "HingeLoss",
