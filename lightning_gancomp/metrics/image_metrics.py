@@ -3,8 +3,9 @@
 ``GenerativeMetrics`` is deliberately a plain object, not an ``nn.Module``: assigned as an
 attribute of a LightningModule it is not registered as a submodule, so Inception (~100 MB) never
 lands in a Lightning checkpoint and is never touched by DDP or ``.train()``. Move it with
-``.to(device)``. Statistics are per process (no cross-rank sync): under DDP, evaluate on rank 0
-or gather the images first.
+``.to(device)``. Under DDP each rank feeds its shard of the evaluation data; ``compute()`` first
+merges every rank's statistics (FID sums added, kept features and IS logits gathered), so all
+ranks report the metric of all samples — the same number as one process on the same images.
 
 The networks are built on first use (the first ``update``, ``extract_*``, ``compute`` with
 images, or access to ``extractor`` / ``pr_extractor``), not in the constructor: building
@@ -48,6 +49,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from lightning_gancomp.metrics.embedded_features import EMBEDDED_DESCRIPTION
@@ -176,6 +178,15 @@ def real_stats_cache_path(cache_dir: str, dataset_key: str, extractor_tag: str) 
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_key)[-60:]
     digest = hashlib.sha1(f"{dataset_key}\0{extractor_tag}".encode()).hexdigest()[:12]
     return os.path.join(cache_dir, f"{readable}--{extractor_tag}--{digest}.pt")
+
+
+def _gathered(parts: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """Every rank's list of feature batches, concatenated per rank (ranks may hold different
+    counts, so the objects are gathered rather than fixed-size tensors)."""
+    local = torch.cat(parts).cpu() if parts else None
+    everyone: list[torch.Tensor | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, local)
+    return [p.to(device) for p in everyone if p is not None]
 
 
 class GenerativeMetrics:
@@ -332,8 +343,8 @@ class GenerativeMetrics:
         num_features = int(extractor.num_features)
         with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
             warnings.simplefilter("ignore", UserWarning)
-            # sync_on_compute=False: every statistic here is per process (our own feature lists and a
-            # cached real state cannot be summed across ranks); evaluate on one rank or gather images.
+            # sync_on_compute=False: ranks are merged once, by `_merge_ranks` (a frozen or cached real
+            # state must not be summed again at every compute).
             fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features), sync_on_compute=False)
             kid = KernelInceptionDistance(
                 feature=_PassThroughFeatures(num_features),
@@ -494,6 +505,7 @@ class GenerativeMetrics:
                 f"and {self.num_fake_images} generated"
             )
         self._build()  # already built by the updates; here for a cache-only real side
+        self._merge_ranks()
         if self._uses_real and not self.real_frozen:
             self._freeze_real()
         results: dict[str, float] = {}
@@ -519,6 +531,24 @@ class GenerativeMetrics:
             )
             results["precision"], results["recall"] = precision, recall
         return results
+
+    def _merge_ranks(self) -> None:
+        """Under ``torch.distributed``, replace this rank's statistics by all ranks' (generated
+        side always, real side until it is frozen); a no-op in a single process."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return
+        sides = ["fake"] + (["real"] if self._uses_real and not self.real_frozen else [])
+        for side in sides:
+            if "fid" in self.metrics:
+                for name in ("features_sum", "features_cov_sum", "features_num_samples"):
+                    dist.all_reduce(getattr(self.fid, f"{side}_{name}"))
+            for name in (f"_{side}_features", f"_{side}_pr_features"):
+                setattr(self, name, _gathered(getattr(self, name), self.device))
+            count = torch.tensor(getattr(self, f"num_{side}_images"), device=self.device)
+            dist.all_reduce(count)
+            setattr(self, f"num_{side}_images", int(count))
+        if "is" in self.metrics:
+            self.inception_score.features = _gathered(self.inception_score.features, self.device)
 
     def _compute_kid(self) -> dict[str, float]:
         real = torch.cat(self._real_features)

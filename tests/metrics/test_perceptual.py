@@ -15,6 +15,7 @@ from lightning_gancomp.metrics import (
     mean_l1_distance,
     mean_lpips,
 )
+from lightning_gancomp.nets.base import GanNet
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,11 @@ def lpips_alex() -> nn.Module:
     return make_lpips("alex", pretrained_backbone=False)
 
 
-class NoisyLinearGenerator(nn.Module):
-    """Unconditional toy with StyleGAN2-style noise inputs: ``img = tanh(A z) + noise_strength · noise``."""
+class NoisyLinearGenerator(GanNet):
+    """Unconditional toy with StyleGAN2-style noise inputs: ``img = tanh(A z) + noise_strength · noise``;
+    it declares itself style-based (the contract under which generators take noise maps)."""
+
+    style_based = True
 
     def __init__(self, z_dim: int = 6, resolution: int = 4, offset: float = 0.0, noise_strength: float = 0.0):
         super().__init__()
