@@ -8,7 +8,7 @@ import torch
 
 from lightning_gancomp.callbacks import MaskSparsityLogger
 from lightning_gancomp.callbacks.mask_sparsity import mask_layers, mask_statistics
-from lightning_gancomp.pruning.masks import LearnableMask
+from lightning_gancomp.nets.masks import LearnableMask
 
 
 def _generator():

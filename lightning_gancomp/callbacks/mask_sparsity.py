@@ -1,6 +1,6 @@
-"""Mask-sparsity logging for mask-based pruning (PPCD-GAN's learnable masks, ``pruning.masks``).
+"""Mask-sparsity logging for mask-based pruning (PPCD-GAN's learnable masks, ``nets.masks``).
 
-Every ``every_n_batches`` training batches, for each :class:`~lightning_gancomp.pruning.masks.LearnableMask`
+Every ``every_n_batches`` training batches, for each :class:`~lightning_gancomp.nets.masks.LearnableMask`
 of the trained generator: the share of mask values ``<= pivot`` (eq. 3's ``ratio``), the mean mask
 value and whether eq. 3 has frozen the layer, logged to every logger as
 ``masks/<layer>/share|mean|frozen`` plus ``masks/share`` over all channels. The same records are
@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from torch import nn
 
 from lightning_gancomp.atomic import atomic_write_json
-from lightning_gancomp.pruning.masks import PIVOT, LearnableMask
+from lightning_gancomp.nets.masks import PIVOT, LearnableMask
 
 
 def mask_layers(generator: nn.Module) -> dict[str, LearnableMask]:

@@ -6,6 +6,7 @@ from lightning_gancomp.losses.base import LossContext, LossTerm, MissingLossInpu
 from lightning_gancomp.losses.cycle import CycleConsistencyLoss, IdentityLoss
 from lightning_gancomp.losses.distillation import FeatureDistillation, LPIPSLoss, PixelLoss, build_lpips
 from lightning_gancomp.losses.regularizers import PathLengthPenalty, R1Penalty
+from lightning_gancomp.losses.sparsity import ProgressivePruningLoss
 
 __all__ = [
     "AdversarialLoss",
@@ -22,6 +23,7 @@ __all__ = [
     "NonSaturatingLoss",
     "PathLengthPenalty",
     "PixelLoss",
+    "ProgressivePruningLoss",
     "R1Penalty",
     "build_lpips",
     "masked",

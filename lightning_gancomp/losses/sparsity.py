@@ -2,7 +2,7 @@
 learnable mask layer of ``ℓ_PP = Σ_i |w_i + 1|``, weighted 0.01 in the total loss (eq. 8).
 
 The masks come from the method as the context extra ``pp_masks`` (a list of
-:class:`~lightning_gancomp.pruning.masks.LearnableMask`); frozen masks contribute a constant.
+:class:`~lightning_gancomp.nets.masks.LearnableMask`); frozen masks contribute a constant.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from lightning_gancomp.losses.base import LossContext, LossTerm
-from lightning_gancomp.pruning.masks import progressive_pruning_loss
+from lightning_gancomp.nets.masks import progressive_pruning_loss
 
 
 class ProgressivePruningLoss(LossTerm):

@@ -37,13 +37,18 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_gancomp.losses import LossContext
-from lightning_gancomp.methods.base import CompressionModule, GeneratorInputs, capture_outputs, run_generator
+from lightning_gancomp.methods.compression import CompressionModule, PruningRecipe
+from lightning_gancomp.methods.engine import Phase
 from lightning_gancomp.nets.base import GanNet
-from lightning_gancomp.nets.ppsagan import PPSAGANGenerator, normalized_block_outputs
-from lightning_gancomp.pruning.masks import PIVOT, LearnableMask
+from lightning_gancomp.nets.biggan import BigGANGenerator
+from lightning_gancomp.nets.contract import GeneratorInputs, capture_outputs, run_generator
+from lightning_gancomp.nets.masks import PIVOT, LearnableMask
+from lightning_gancomp.nets.ppsagan import PP_ARGS, PPSAGANGenerator, normalized_block_outputs
+from lightning_gancomp.pruning.masks import materialise
 
 TeacherFeatures = Literal["normalized", "block_output"]
 
@@ -54,7 +59,7 @@ class PPCDModule(CompressionModule):
     Args:
         alpha: compression-ratio threshold α of eq. 3 (paper: 0.7; ablations 0.5).
         pivot: pivot of eq. 3 (0.005).
-        min_keep: channels a frozen layer keeps at least (see ``pruning.masks``).
+        min_keep: channels a frozen layer keeps at least (see ``nets.masks``).
         teacher_features: what ``teacher_normalized_features`` holds: ``"normalized"`` (paper:
             each block output after the teacher's next class-conditional BN) or ``"block_output"``
             (raw block outputs, for the comparison).
@@ -73,7 +78,9 @@ class PPCDModule(CompressionModule):
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"PPCDModule: alpha must be in [0, 1), got {alpha}")
         if teacher_features not in ("normalized", "block_output"):
-            raise ValueError(f"PPCDModule: teacher_features must be normalized|block_output, got {teacher_features!r}")
+            raise ValueError(
+                f"PPCDModule: teacher_features must be normalized|block_output, got {teacher_features!r}"
+            )
         super().__init__(**kwargs)
         self.alpha, self.pivot, self.min_keep = float(alpha), float(pivot), int(min_keep)
         self.teacher_features = teacher_features
@@ -86,7 +93,7 @@ class PPCDModule(CompressionModule):
         net = self.generator
         return net.mask_layers() if isinstance(net, PPSAGANGenerator) else {}
 
-    def after_optimizer_step(self, phase: Any) -> None:
+    def after_optimizer_step(self, phase: Phase) -> None:
         """Eq. 3 on every mask layer after each generator step."""
         if phase.optimizer != "g":
             return
@@ -104,16 +111,20 @@ class PPCDModule(CompressionModule):
         size = int(getattr(self.teacher, "z_dim", 0))
         if inputs.zs is None or not size or all(z.shape[1] == size for z in inputs.zs):
             return inputs
-        zs = [
-            z[:, :size] if z.shape[1] >= size else torch.nn.functional.pad(z, (0, size - z.shape[1]))
-            for z in inputs.zs
-        ]
+        zs = [z[:, :size] if z.shape[1] >= size else F.pad(z, (0, size - z.shape[1])) for z in inputs.zs]
         return GeneratorInputs(inputs.batch_size, zs, inputs.crossover, inputs.label, inputs.input_img)
 
     def teacher_points(self) -> list[str]:
+        assert self.teacher is not None
         if self.teacher_features == "normalized":
             return normalized_block_outputs(self.teacher)
         return self.teacher.distillation_points()
+
+    def generator_context(
+        self, ctx: LossContext, batch: Mapping[str, Tensor], inputs: GeneratorInputs, needs: set[str]
+    ) -> LossContext:
+        """Teacher image/features (output KD of "distill only") on the teacher-sized inputs."""
+        return super().generator_context(ctx, batch, self.teacher_inputs(inputs), needs)
 
     def loss_context_extras(
         self, ctx: LossContext, batch: Mapping[str, Tensor], inputs: GeneratorInputs, needs: set[str]
@@ -123,11 +134,12 @@ class PPCDModule(CompressionModule):
         if "pp_masks" in needs:
             masks = list(self.mask_layers().values())
             if not masks:
-                raise ValueError(
-                    f"ProgressivePruningLoss needs a PPSAGANGenerator student, not {type(self.generator).__name__}"
-                )
+                student = type(self.generator).__name__
+                raise ValueError(f"ProgressivePruningLoss needs a PPSAGANGenerator student, not {student}")
             extras["pp_masks"] = masks
         if "teacher_normalized_features" in needs:
+            if self.teacher is None:
+                raise ValueError("teacher_normalized_features: PPCDModule has no teacher")
             with torch.no_grad(), capture_outputs(self.teacher, self.teacher_points()) as features:
                 run_generator(self.teacher, self.teacher_inputs(inputs))
             extras["teacher_normalized_features"] = features
@@ -136,14 +148,43 @@ class PPCDModule(CompressionModule):
     # -- results ----------------------------------------------------------------------------
     def materialise(self) -> GanNet | None:
         """The plain smaller generator of the evaluation student (G-EMA when kept), or None for a
-        plain student (ablation w/o L_PP, distill only)."""
+        plain student (ablation w/o L_PP, distill only, the ℓ1 baseline)."""
         net = self.eval_generator()
         if not isinstance(net, PPSAGANGenerator):
             return None
-        return net.materialise(self.pivot, self.min_keep)
+        return materialise(net, self.pivot, self.min_keep)
 
-    def pruning_recipe(self) -> Any:
-        """PPCD prunes while training (no ``gancomp prune`` step) unless a scorer is configured
-        (the ℓ1 baseline)."""
-        parent = getattr(super(), "pruning_recipe", None)
-        return parent() if parent is not None else None
+    def pruning_recipe(self) -> PruningRecipe | None:
+        """None (PPCD prunes while training) unless scorer and policy are configured (the ℓ1
+        baseline of the paper's Fig. 4 prunes the teacher with ``gancomp prune`` first)."""
+        return super().pruning_recipe()
+
+    def projected_student(self, alpha: float | None = None) -> BigGANGenerator | None:
+        """The plain student after removing ``int(α·n)`` channels of every masked layer (what
+        eq. 3 leaves when each layer freezes right past α): widths only, fresh weights. None for a
+        plain student."""
+        net = self.generator
+        if not isinstance(net, PPSAGANGenerator):
+            return None
+        ratio = self.alpha if alpha is None else alpha
+        sizes = {
+            name: n - int(n * ratio)
+            for name, n in ((k, m.weight.numel()) for k, m in net.mask_layers().items())
+        }
+        config = {k: v for k, v in net.config_for_group_sizes(sizes).items() if k not in PP_ARGS}
+        with torch.random.fork_rng(devices=[]):
+            return BigGANGenerator(**config)
+
+    def profile_networks(self) -> dict[str, torch.nn.Module]:
+        """Teacher, student (materialised), the student projected at α, and the SAGAN it is built
+        on (no masks, no transitions) — the rows of the paper's Table 1."""
+        networks = super().profile_networks()
+        net = self.generator
+        if isinstance(net, PPSAGANGenerator):
+            projected = self.projected_student()
+            assert projected is not None
+            networks[f"student_alpha_{self.alpha:g}"] = projected
+            base = {k: v for k, v in net.plain_config().items() if k != "transition_channels"}
+            with torch.random.fork_rng(devices=[]):
+                networks["sagan"] = BigGANGenerator(**base)
+        return networks

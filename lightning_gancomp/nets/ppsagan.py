@@ -27,7 +27,7 @@ not compute the same thing. So every conv that writes or reads a masked map comp
 ``diag(m_out) W diag(m_in)`` (conv1: rows by mask1; conv2: rows by mask2, columns by mask1;
 transition: columns by mask2), with the layer's own stored ``u`` and power iteration. For masks in
 {0, 1} that is exactly the sigma of the sliced weight (zero rows/columns change neither the power
-iteration's vectors on the kept entries nor the estimate), so :meth:`PPSAGANGenerator.materialise`
+iteration's vectors on the kept entries nor the estimate), so ``pruning.masks.materialise``
 is exact; for continuous masks it is the smooth relaxation of it. (The paper does not discuss
 spectral norm; this is our construction.)
 
@@ -38,7 +38,7 @@ The materialised network is a plain :class:`BigGANGenerator` (SAGAN configuratio
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -47,10 +47,7 @@ from torch import Tensor, nn
 from lightning_gancomp.nets.base import ChannelGroup, TensorSlice, load_state_dict_strict
 from lightning_gancomp.nets.biggan import BigGANGBlock, BigGANGenerator
 from lightning_gancomp.nets.layers import SNConv2d, biggan_power_iteration
-from lightning_gancomp.pruning.masks import DELTA, PIVOT, LearnableMask
-
-if TYPE_CHECKING:
-    from lightning_gancomp.pruning.plan import PruningPlan
+from lightning_gancomp.nets.masks import DELTA, LearnableMask
 
 #: Constructor arguments of the PP student that the plain generator does not take.
 PP_ARGS = ("delta", "mask_init")
@@ -79,17 +76,22 @@ def masked_sn_conv(
     return F.conv2d(x, weight / estimates[0], conv.bias, conv.stride, conv.padding)
 
 
-def pp_block_forward(block: BigGANGBlock, masks: nn.ModuleList, x: Tensor, cond: Tensor) -> Tensor:
-    """One PP-Res block (order in the module docstring); ``masks`` = (mask1, mask2)."""
-    assert block.transition is not None
-    m1, m2 = masks[0].values(), masks[1].values()
-    h = F.interpolate(F.relu(block.bn1(x, cond)), scale_factor=2)
-    x = F.interpolate(x, scale_factor=2)
-    h = masked_sn_conv(block.conv1, h, out_mask=m1)
-    h = F.relu(block.bn2(h, cond) * m1.view(1, -1, 1, 1))
-    h = masked_sn_conv(block.conv2, h, out_mask=m2, in_mask=m1) * m2.view(1, -1, 1, 1)
-    h = masked_sn_conv(block.transition, h, in_mask=m2)
-    return h + block.conv_sc(x)
+class PPResBlock(BigGANGBlock):
+    """PP-Res block: :class:`BigGANGBlock`'s layers run in the order of the module docstring with
+    ``masks`` = (mask1, mask2). Called as a module (``block(x, cond, masks)``), so forward hooks
+    on it (distillation points) see its output."""
+
+    def forward(self, x: Tensor, cond: Tensor, masks: nn.ModuleList | None = None) -> Tensor:  # type: ignore[override]
+        if masks is None or self.transition is None:
+            raise ValueError("PPResBlock needs its two masks and a transition layer")
+        m1, m2 = masks[0].values(), masks[1].values()
+        h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2)
+        x = F.interpolate(x, scale_factor=2)
+        h = masked_sn_conv(self.conv1, h, out_mask=m1)
+        h = F.relu(self.bn2(h, cond) * m1.view(1, -1, 1, 1))
+        h = masked_sn_conv(self.conv2, h, out_mask=m2, in_mask=m1) * m2.view(1, -1, 1, 1)
+        h = masked_sn_conv(self.transition, h, in_mask=m2)
+        return h + self.conv_sc(x)
 
 
 class PPSAGANGenerator(BigGANGenerator):
@@ -98,16 +100,17 @@ class PPSAGANGenerator(BigGANGenerator):
 
     Args:
         delta: δ of eq. 1 (paper: 1e3).
-        mask_init: initial mask value of every channel (see ``pruning.masks``).
+        mask_init: initial mask value of every channel (see ``nets.masks``).
         **kwargs: :class:`BigGANGenerator` arguments; ``transition_channels`` is required (the
             transition layer is part of PP-Res).
 
     Masks: ``pp_masks.{k}.0`` on ``block.{k}.hidden`` (conv1), ``pp_masks.{k}.1`` on
     ``block.{k}.out`` (conv2). Both are members of those channel groups, so surgery on this class
-    cuts them too; :meth:`materialise` returns the plain network.
+    cuts them too; ``pruning.masks.materialise`` returns the plain network.
     """
 
     task: ClassVar[str] = "conditional"
+    block_class: ClassVar[type[BigGANGBlock]] = PPResBlock
 
     def __init__(self, delta: float = DELTA, mask_init: float = 0.99, **kwargs: Any) -> None:
         if kwargs.get("transition_channels") is None:
@@ -130,7 +133,7 @@ class PPSAGANGenerator(BigGANGenerator):
             first, conds = z, [cond] * len(self.blocks)
         h = self.linear(first).view(z.size(0), -1, self.bottom_width, self.bottom_width)
         for stage, masks, stage_cond in zip(self.blocks, self.pp_masks, conds):
-            h = pp_block_forward(stage[0], masks, h, stage_cond)
+            h = stage[0](h, stage_cond, masks)
             for attention in stage[1:]:
                 h = attention(h)
         return torch.tanh(self.output_layer(h))
@@ -164,39 +167,17 @@ class PPSAGANGenerator(BigGANGenerator):
         """Constructor arguments of the plain generator with the same widths."""
         return {k: v for k, v in self.config.items() if k not in PP_ARGS}
 
-    def pruning_plan(self, pivot: float = PIVOT, min_keep: int = 1) -> PruningPlan:
-        """Plan for the plain generator: every masked group keeps its channels with mask 1 (frozen)
-        or ``m > pivot`` (not frozen: eq. 3's binarisation applied at the end of training)."""
-        # imported here: pruning.plan imports nets.base, whose package imports this module
-        from lightning_gancomp.pruning.plan import GroupPlan, PruningPlan
-
-        groups = {
-            name: GroupPlan(mask.weight.numel(), tuple(int(i) for i in mask.kept(pivot, min_keep)))
-            for name, mask in self.mask_layers().items()
-        }
-        frozen = {name: mask.is_frozen for name, mask in self.mask_layers().items()}
-        return PruningPlan(
-            BigGANGenerator.__name__, groups, scorer={"name": "ppcd_masks", "pivot": pivot, "frozen": frozen}
-        )
-
     @torch.no_grad()
     def plain(self) -> BigGANGenerator:
-        """The same weights in a plain :class:`BigGANGenerator` (masks dropped, nothing cut)."""
+        """The same weights in a plain :class:`BigGANGenerator` (masks dropped, nothing cut).
+
+        Not equivalent by itself (masked channels still run); ``pruning.masks.materialise`` cuts
+        them, which makes it exact for masks in {0, 1}."""
         net = BigGANGenerator(**self.plain_config())
         state = {k: v for k, v in self.state_dict().items() if not k.startswith("pp_masks.")}
         load_state_dict_strict(net, state, "PPSAGANGenerator weights")
         first = next(iter(state.values()))
         return net.to(first.device).train(self.training)
-
-    @torch.no_grad()
-    def materialise(self, pivot: float = PIVOT, min_keep: int = 1) -> BigGANGenerator:
-        """The plain, smaller generator: masked channels cut by ``pruning.surgery.apply_plan``.
-
-        Exact (same outputs) when every mask is in {0, 1} (frozen by eq. 3); a mask that never
-        froze is binarised first (kept channels: ``m > pivot``), as eq. 3 would."""
-        from lightning_gancomp.pruning.surgery import apply_plan  # see pruning_plan
-
-        return apply_plan(self.plain(), self.pruning_plan(pivot, min_keep))
 
 
 def normalized_block_outputs(net: BigGANGenerator) -> list[str]:

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from lightning_gancomp.nets import ppsagan
 from lightning_gancomp.nets.base import count_params, load_net, save_net, validate_channel_groups
 from lightning_gancomp.nets.biggan import BigGANGenerator, sagan128_config
-from lightning_gancomp.nets.ppsagan import PPSAGANGenerator, normalized_block_outputs, pp_block_forward
+from lightning_gancomp.nets.ppsagan import PPSAGANGenerator, normalized_block_outputs
 from lightning_gancomp.pruning import apply_plan
+from lightning_gancomp.pruning.masks import mask_plan, materialise
 from lightning_gancomp.pruning.plan import GroupPlan
 
 NUM_CLASSES = 5
@@ -66,9 +67,9 @@ def test_materialised_student_equals_the_masked_student(mode):
     net = _randomise(_tiny_pp())
     _random_binary_masks(net)
     z, y = _inputs()
-    materialised = net.materialise()
+    materialised = materialise(net)
     assert type(materialised) is BigGANGenerator and "delta" not in materialised.config
-    plan = net.pruning_plan()
+    plan = mask_plan(net)
     assert materialised.hidden_channels == [plan.groups[f"block.{k}.hidden"].kept for k in range(4)]
     assert materialised.transition_channels == [plan.groups[f"block.{k}.out"].kept for k in range(4)]
     assert materialised.stream_channels == net.stream_channels  # transitions keep the residual width
@@ -89,12 +90,12 @@ def test_dropping_a_kept_channel_or_skipping_the_transition_breaks_equivalence()
     _random_binary_masks(net, keep_prob=0.7)
     z, y = _inputs()
     expected = net(z, y)
-    plan = net.pruning_plan()
+    plan = mask_plan(net)
     keep = plan.groups["block.1.hidden"].keep
     plan.groups["block.1.hidden"] = GroupPlan(plan.groups["block.1.hidden"].size, keep[1:])
     one_less = apply_plan(net.plain(), plan).eval()
     assert (one_less(z, y) - expected).abs().max() > 1e-3
-    skipping = net.materialise().eval()
+    skipping = materialise(net).eval()
     for stage in skipping.blocks:  # a transition that passes its input through (widths permitting)
         stage[0].transition.forward = lambda h, stage=stage: F.pad(
             h, (0, 0, 0, 0, 0, stage[0].conv_sc.out_channels - h.shape[1])
@@ -117,7 +118,7 @@ def test_sigma_on_the_masked_support_is_what_makes_removal_exact():
         hooks.append(block.bn2.register_forward_hook(lambda _m, _a, o, h=hidden: o * h.view(1, -1, 1, 1)))
         hooks.append(block.conv2.register_forward_hook(lambda _m, _a, o, w=out: o * w.view(1, -1, 1, 1)))
     assert (naive(z, y) - expected).abs().max() > 1e-3
-    torch.testing.assert_close(net.materialise().eval()(z, y), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(materialise(net).eval()(z, y), expected, rtol=0, atol=1e-5)
 
 
 def test_mask_after_cbn_zeroes_the_channel_whatever_the_class(monkeypatch):
@@ -138,7 +139,7 @@ def test_mask_after_cbn_zeroes_the_channel_whatever_the_class(monkeypatch):
         return original(conv, x, **masks)
 
     monkeypatch.setattr(ppsagan, "masked_sn_conv", recording)
-    pp_block_forward(block, net.pp_masks[0], torch.randn(4, 64, 4, 4), torch.arange(4))
+    block(torch.randn(4, 64, 4, 4), torch.arange(4), net.pp_masks[0])
     assert torch.count_nonzero(seen["conv2_input"][:, 5]) == 0
     assert torch.count_nonzero(seen["conv2_input"][:, 4]) > 0
 
@@ -157,8 +158,8 @@ def test_parameters_shrink_by_exactly_the_removed_channels():
     torch.manual_seed(6)
     net = _tiny_pp()
     _random_binary_masks(net)
-    small = net.materialise()
-    plan = net.pruning_plan()
+    small = materialise(net)
+    plan = mask_plan(net)
     ins, outs = net.stream_channels[:-1], net.stream_channels[1:]
 
     def block_params(k, hidden, trans):  # conv1 + CBN2 tables + conv2 + transition
@@ -191,7 +192,7 @@ def test_round_trips_keep_masks_frozen_state_and_widths(tmp_path):
     loaded = load_net(tmp_path / "pp.pt").eval()
     assert type(loaded) is PPSAGANGenerator and loaded.pp_masks[1][0].is_frozen
     torch.testing.assert_close(loaded(z, y), net(z, y), rtol=0, atol=0)
-    save_net(net.materialise(), tmp_path / "plain.pt")
+    save_net(materialise(net), tmp_path / "plain.pt")
     torch.testing.assert_close(load_net(tmp_path / "plain.pt").eval()(z, y), net(z, y), rtol=0, atol=1e-5)
 
 
@@ -200,7 +201,7 @@ def test_unfrozen_masks_materialise_by_the_pivot_rule():
     with torch.no_grad():
         net.pp_masks[0][0].weight[:10] = -0.1  # m ~ 4e-44 <= pivot
         net.pp_masks[0][0].weight[10] = 0.004  # m ~ 0.98 > pivot
-    plan = net.pruning_plan()
+    plan = mask_plan(net)
     assert plan.groups["block.0.hidden"].kept == 54 and 10 in plan.groups["block.0.hidden"].keep
     assert plan.scorer["frozen"]["block.0.hidden"] is False
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lightning_gancomp.pruning.masks import (
+from lightning_gancomp.nets.masks import (
     LearnableMask,
     binarize,
     mask_value,
