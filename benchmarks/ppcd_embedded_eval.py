@@ -44,10 +44,12 @@ def describe_masks(run: str) -> list[str]:
     path = os.path.join(run, "mask_history.json")
     if not os.path.isfile(path):
         return []
-    history = json.load(open(path))
+    with open(path) as handle:
+        history = json.load(handle)
     lines = []
     for name, values in history["final_values"].items():
-        frozen_at = next((int(h["batch"]) for h in history["history"] if h.get(f"{name}/frozen") == 1.0), None)
+        frozen = [int(h["batch"]) for h in history["history"] if h.get(f"{name}/frozen") == 1.0]
+        frozen_at = frozen[0] if frozen else None
         masked = sum(v <= history["pivot"] for v in values)
         lines.append(
             f"    {name:<16} masked {masked:>3}/{len(values):<3} ({masked / len(values):.2f})  "
@@ -64,7 +66,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16, help="LPIPS pairs per class")
     args = parser.parse_args()
     torch.manual_seed(0)
-    data = ConditionalDataModule(path="embedded", resolution=64, batch_size=32, val_size=64, test_size=args.images)
+    data = ConditionalDataModule(
+        path="embedded", resolution=64, batch_size=32, val_size=64, test_size=args.images
+    )
     data.setup("test")
     lpips = make_lpips("alex", pretrained_backbone=False)
     networks = {"teacher": args.teacher, **{run: os.path.join(run, "student.pt") for run in args.runs}}
