@@ -343,3 +343,85 @@ class HyperGenerator(nn.Module):
             state[key].data.copy_(value)
             state[key].requires_grad_(True)
         return apply_plan(plain, self.plan())
+
+
+# -- controllable compression ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class MacTarget:
+    """What the search compresses to: ``ratio`` of the full network's MACs or absolute ``macs``
+    (torchprofile convention), reached when the MACs are within ``± tolerance`` of it."""
+
+    ratio: float | None = None
+    macs: int | None = None
+    tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if (self.ratio is None) == (self.macs is None):
+            raise HyperNetworkError("the compression target needs exactly one of target_ratio or target_macs")
+        if self.ratio is not None and not 0.0 < self.ratio <= 1.0:
+            raise HyperNetworkError(f"target_ratio must be in (0, 1], got {self.ratio}")
+        if self.macs is not None and self.macs <= 0:
+            raise HyperNetworkError(f"target_macs must be positive, got {self.macs}")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise HyperNetworkError(f"target tolerance must be in [0, 1), got {self.tolerance}")
+
+    def goal(self, full_macs: int) -> int:
+        goal = int(round(full_macs * self.ratio)) if self.ratio is not None else int(self.macs or 0)
+        if goal > full_macs:
+            raise HyperNetworkError(f"target of {goal:,} MACs is above the full network's {full_macs:,}")
+        return goal
+
+    def bounds(self, full_macs: int) -> tuple[int, int]:
+        """Lowest and highest MACs that count as reached."""
+        goal = self.goal(full_macs)
+        return math.ceil(goal * (1.0 - self.tolerance)), math.floor(goal * (1.0 + self.tolerance))
+
+
+class ProximalSearch:
+    """The proximal sparsification of one :class:`HyperGenerator` towards a :class:`MacTarget`.
+
+    After every optimizer step of the generator, :meth:`step` applies the proximal operator with
+    step ``sparsity · lr`` (DHP ``proximal_operator(lr)`` with ``regularization_factor``), never
+    taking the MACs below the target's lower bound; every ``check_every`` steps it compares the
+    MACs with the upper bound and, once below it, the search of this generator is over (no more
+    proximal steps; the caller materialises).
+    """
+
+    def __init__(
+        self, hyper: HyperGenerator, target: MacTarget, sparsity: float, check_every: int = 1
+    ) -> None:
+        if hyper.mac_model is None:
+            raise HyperNetworkError("ProximalSearch needs a HyperGenerator with a mac_model")
+        if sparsity < 0 or check_every < 1:
+            raise HyperNetworkError(
+                f"sparsity must be >= 0 and check_every >= 1, got {sparsity}, {check_every}"
+            )
+        self.hyper, self.target, self.sparsity, self.check_every = hyper, target, float(sparsity), check_every
+        self.full_macs = hyper.mac_model.full_macs
+        self.goal = target.goal(self.full_macs)
+        self.low, self.high = target.bounds(self.full_macs)
+        self.steps = 0
+        self.reached = self.full_macs <= self.high
+
+    def step(self, lr: float) -> bool:
+        """One proximal step after an optimizer step with learning rate ``lr``; True once the
+        target is reached."""
+        if self.reached:
+            return True
+        self.hyper.proximal_step(self.sparsity * lr, min_macs=self.low)
+        self.steps += 1
+        if self.steps % self.check_every == 0 and self.hyper.macs() <= self.high:
+            self.reached = True
+        return self.reached
+
+    def summary(self) -> dict[str, float]:
+        """MACs, their ratio to the full network, the target and kept channels per group."""
+        macs = self.hyper.macs()
+        logs = {
+            "macs": float(macs),
+            "macs_ratio": macs / self.full_macs,
+            "target_macs": float(self.goal),
+            "reached": float(self.reached),
+        }
+        logs.update({f"kept/{name}": float(n) for name, n in self.hyper.kept_sizes().items()})
+        return logs

@@ -11,9 +11,16 @@ import torch
 from torch import nn
 
 from lightning_gancomp.checkpoints import load_generator, save_generator
+from lightning_gancomp.metrics.complexity import torchprofile_macs
 from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice, validate_channel_groups
 from lightning_gancomp.nets.pix2pix import ResnetGenerator, UnetGenerator
-from lightning_gancomp.pruning.hyper import HyperConvWeights, HyperGenerator
+from lightning_gancomp.pruning.hyper import (
+    HyperConvWeights,
+    HyperGenerator,
+    HyperNetworkError,
+    MacTarget,
+    ProximalSearch,
+)
 from lightning_gancomp.pruning.mac_model import GroupMacModel
 
 
@@ -279,3 +286,41 @@ def test_floors_and_threshold_are_reported_in_the_plan():
     plan = hyper.plan()
     assert plan.groups["mid"].keep == (0, 2)
     assert plan.policy["threshold"] == 0.1 and math.isclose(hyper.threshold, 0.1)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.25])
+def test_proximal_search_reaches_a_mac_ratio_within_tolerance(ratio):
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=2)
+    x = torch.randn(1, 3, 16, 16)
+    hyper = HyperGenerator(net, mac_model=GroupMacModel(net, (x,)))
+    search = ProximalSearch(hyper, MacTarget(ratio=ratio, tolerance=0.05), sparsity=20.0)
+    optimizer = torch.optim.Adam(hyper.trainable_parameters(), lr=1e-3)
+    target = torch.rand(2, 3, 16, 16) * 2 - 1
+    inputs = torch.randn(2, 3, 16, 16)
+    for _ in range(400):
+        optimizer.zero_grad()
+        (hyper(inputs) - target).abs().mean().backward()
+        optimizer.step()
+        if search.step(optimizer.param_groups[0]["lr"]):
+            break
+    assert search.reached and search.steps < 400
+    plain = hyper.materialise()
+    measured = torchprofile_macs(plain, x)
+    assert measured == hyper.macs()
+    assert abs(measured / search.full_macs - ratio) <= 0.05 * ratio
+    logs = search.summary()
+    assert (
+        logs["target_macs"] == round(search.full_macs * ratio)
+        and logs["kept/residual"] == plain.down_channels[2]
+    )
+
+
+def test_mac_target_rejects_bad_settings():
+    with pytest.raises(HyperNetworkError, match="exactly one"):
+        MacTarget(ratio=0.5, macs=10)
+    with pytest.raises(HyperNetworkError, match="target_ratio"):
+        MacTarget(ratio=1.5)
+    with pytest.raises(HyperNetworkError, match="above the full"):
+        MacTarget(macs=10**9).goal(10**6)
+    assert MacTarget(ratio=0.5, tolerance=0.1).bounds(1000) == (450, 550)
