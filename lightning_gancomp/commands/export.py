@@ -6,6 +6,8 @@ reproduce the checkpoint's generator on fixed inputs.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +18,11 @@ from torch import nn
 
 from lightning_gancomp.atomic import atomic_path
 from lightning_gancomp.checkpoints import load_generator, save_generator
-from lightning_gancomp.commands.prune import method_file
+from lightning_gancomp.commands.prune import compression_method
+from lightning_gancomp.methods.engine import AdversarialModule
+from lightning_gancomp.nets import contract
 from lightning_gancomp.nets.base import GanNet, count_params
+from lightning_gancomp.nets.contract import generator_task, is_style_based
 
 
 class DeterministicGenerator(nn.Module):
@@ -26,7 +31,7 @@ class DeterministicGenerator(nn.Module):
     def __init__(self, net: GanNet) -> None:
         super().__init__()
         self.net = net
-        self.stylegan_like = hasattr(net, "mapping") and hasattr(net, "n_latent")
+        self.stylegan_like = is_style_based(net)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         if self.stylegan_like:
@@ -36,14 +41,9 @@ class DeterministicGenerator(nn.Module):
 
 
 def example_inputs(net: GanNet, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    task = getattr(net, "task", "unconditional")
-    if task == "image2image":
-        return (torch.rand(batch, net.in_channels, 64, 64, generator=gen) * 2 - 1,)
-    z = torch.randn(batch, net.z_dim, generator=gen)
-    if task == "conditional":
-        return (z, torch.randint(net.num_classes, (batch,), generator=gen))
-    return (z,)
+    """Check inputs of the export round trip (image-to-image at 64 px: fast, any depth up to 6)."""
+    resolution = 64 if generator_task(net) == "image2image" else None
+    return contract.example_inputs(net, batch, resolution, seed)
 
 
 @dataclass
@@ -118,15 +118,35 @@ def export_method(
     torchscript_batch_size: int = 1,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
-    """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file."""
-    checkpoint = checkpoint or method_file(model, "student")
+    """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file.
+
+    A method whose student is materialised (PPCD masks, CoroNet hypernetworks: the engine's
+    ``materialise`` hook) exports the plain generator it stands for: the training checkpoint is
+    loaded into the configured method (weights only) and materialised first.
+    """
+    method = compression_method(model, "export") if isinstance(model, AdversarialModule) else None
+    checkpoint = checkpoint or (method.source_file("student") if method is not None else None)
     if checkpoint is None:
         raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
-    return export(
-        checkpoint,
-        output,
-        key=key,
-        torchscript=torchscript,
-        torchscript_batch_size=torchscript_batch_size,
-        log=log,
-    )
+    settings = dict(key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log)
+    materialised = materialise_checkpoint(model, checkpoint) if key is None else None
+    if materialised is None:
+        return export(checkpoint, output, **settings)
+    with tempfile.TemporaryDirectory() as folder:
+        plain = os.path.join(folder, "materialised.pt")
+        save_generator(materialised, plain)
+        log(f"materialised {type(materialised).__name__} from {checkpoint}")
+        return export(plain, output, **settings)
+
+
+def materialise_checkpoint(model: Any, checkpoint: str) -> GanNet | None:
+    """``model.materialise()`` after loading a training checkpoint's weights into the method;
+    None for methods whose generator already is plain (or files that are not training checkpoints)."""
+    if not isinstance(model, AdversarialModule) or type(model).materialise is AdversarialModule.materialise:
+        return None
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        return None
+    model.check_checkpoint_fits(payload["state_dict"], checkpoint)
+    model.load_state_dict(payload["state_dict"])
+    return model.materialise()

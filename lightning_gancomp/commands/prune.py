@@ -18,6 +18,7 @@ from typing import Any
 
 from lightning_gancomp.atomic import atomic_torch_save
 from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator
+from lightning_gancomp.methods.compression import CompressionModule
 from lightning_gancomp.nets.base import GanNet, count_params, net_payload
 from lightning_gancomp.pruning.importance import ContentAwareScorer, Scorer
 from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy
@@ -135,8 +136,14 @@ def prune(
 
 
 # -- CLI entry point: the configured method supplies files and the pruning recipe
-def method_file(model: Any, name: str) -> str | None:
-    return getattr(model, "source_files", {}).get(name)
+def compression_method(model: Any, command: str) -> CompressionModule:
+    """The configured model as a compression method, or one line saying what ``command`` needs."""
+    if not isinstance(model, CompressionModule):
+        raise ValueError(
+            f"gancomp {command} needs a compression method (CAGAN, DCP, ...); "
+            f"{type(model).__name__} trains a network from scratch"
+        )
+    return model
 
 
 def prune_method(
@@ -153,8 +160,15 @@ def prune_method(
     trains what was just pruned); the configured student architecture, when given, must match
     the pruned widths (else one line naming both).
     """
-    teacher_path = teacher_path or method_file(model, "teacher")
-    output = output or method_file(model, "student")
+    method = compression_method(model, "prune")
+    recipe = method.pruning_recipe()
+    if recipe is None:
+        raise ValueError(
+            f"{type(method).__name__} prunes while it trains (no scorer/policy): run `gancomp fit`, "
+            "which ends with the materialised student"
+        )
+    teacher_path = teacher_path or method.source_file("teacher")
+    output = output or method.source_file("student")
     if teacher_path is None:
         raise ValueError(
             "gancomp prune needs a teacher checkpoint: set model.init_args.teacher_path or --teacher_path"
@@ -164,25 +178,29 @@ def prune_method(
     result = prune(
         teacher_path,
         output,
-        scorer=getattr(model, "scorer", None),
-        policy=getattr(model, "policy", None),
+        scorer=recipe.scorer,
+        policy=recipe.policy,
         plan_path=plan_path,
         plan=plan,
-        rescale_equalized=getattr(model, "rescale_equalized", True),
+        rescale_equalized=recipe.rescale_equalized,
         log=log,
     )
-    configured = getattr(model, "generator", None)
-    if isinstance(configured, GanNet) and "student" in getattr(model, "weight_files", {}):
-        if configured.config != result.student.config:
-            differing = sorted(
-                k for k in configured.config if configured.config[k] != result.student.config.get(k)
-            )
-            log(
-                "warning: the configured student differs from the pruned one in "
-                + ", ".join(
-                    f"{k} (config {configured.config[k]}, pruned {result.student.config.get(k)})"
-                    for k in differing
-                )
-                + f"; update model.init_args.student before `gancomp fit` reads {output}"
-            )
+    if "student" in method.weight_files:
+        warn_if_student_differs(method.generator, result.student, output, log)
     return result
+
+
+def warn_if_student_differs(
+    configured: GanNet, pruned: GanNet, output: str, log: Callable[[str], None]
+) -> None:
+    """A configured student architecture that differs from the pruned widths cannot read them."""
+    if configured.config == pruned.config:
+        return
+    differing = sorted(k for k in configured.config if configured.config[k] != pruned.config.get(k))
+    details = ", ".join(
+        f"{k} (config {configured.config[k]}, pruned {pruned.config.get(k)})" for k in differing
+    )
+    log(
+        f"warning: the configured student differs from the pruned one in {details}; "
+        f"update model.init_args.student before `gancomp fit` reads {output}"
+    )

@@ -35,15 +35,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_gancomp.losses import LossContext
-from lightning_gancomp.methods.base import (
+from lightning_gancomp.methods.cagan import CAGANModule
+from lightning_gancomp.nets.base import GanNet
+from lightning_gancomp.nets.contract import (
     GeneratorInputs,
     capture_outputs,
     is_style_based,
     run_generator,
     style_w_plus,
 )
-from lightning_gancomp.methods.cagan import CAGANModule
-from lightning_gancomp.nets.base import GanNet
 from lightning_gancomp.pruning.importance import ChannelScorer, DiversityAwareScorer
 
 OffsetMode = Literal["main", "random"]
@@ -148,7 +148,7 @@ class DCPModule(CAGANModule):
         directions = (
             main_directions(self.teacher, self.relation_layers, directions_per_layer, main_direction)
             if self.relation_weight > 0 and offset_mode == "main"
-            else torch.zeros(0, int(getattr(self.teacher, "w_dim", 1)))
+            else torch.zeros(0, int(self.teacher.w_dim) if is_style_based(self.teacher) else 1)
         )
         # not persistent: derived from the teacher, and checkpoints hold only the networks
         self.register_buffer("offset_directions", directions, persistent=False)
@@ -195,7 +195,9 @@ class DCPModule(CAGANModule):
             student_moved, teacher_moved = ctx.student_features, ctx.teacher_features
         else:
             with capture_outputs(self.generator, student_points) as student_moved:
-                run_generator(self.generator, inputs, w_plus=style_w_plus(self.generator, inputs) + offsets)
+                self.run_student(
+                    self.generator, inputs, w_plus=style_w_plus(self.generator, inputs) + offsets
+                )
             with torch.no_grad(), capture_outputs(self.teacher, teacher_points) as teacher_moved:
                 run_generator(self.teacher, inputs, w_plus=style_w_plus(self.teacher, inputs) + offsets)
         total = ctx.student_img.new_zeros(())

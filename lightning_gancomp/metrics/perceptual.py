@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lightning_gancomp.metrics.features import FeatureExtractorUnavailableError, torch_hub_checkpoint_path
+from lightning_gancomp.nets.contract import is_style_based
 
 
 def _torchvision_backbone_file(net: Literal["vgg", "alex"]) -> tuple[str, str]:
@@ -124,7 +125,7 @@ def mean_l1_distance(
         n = min(batch_size, remaining)
         z = torch.randn(n, teacher.z_dim, generator=rng).to(device)
         call_kwargs = dict(kwargs)
-        if share_noise and hasattr(teacher, "make_noise") and hasattr(student, "make_noise"):
+        if share_noise and is_style_based(teacher) and is_style_based(student):
             noise = [torch.randn(tuple(t.shape), generator=rng).to(device) for t in teacher.make_noise()]
             call_kwargs.update(noise=noise, randomize_noise=False)
         teacher_img = teacher(z, **call_kwargs)

@@ -456,6 +456,7 @@ class BigGANDiscriminator(GanNet):
     """
 
     role: ClassVar[str] = "discriminator"
+    task: ClassVar[str] = "conditional"  # projection D reads class labels
 
     def __init__(
         self,

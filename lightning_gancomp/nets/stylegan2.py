@@ -126,6 +126,7 @@ class StyleGAN2Generator(GanNet):
 
     role: ClassVar[str] = "generator"
     task: ClassVar[Literal["unconditional", "conditional", "image2image"]] = "unconditional"
+    style_based: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from lightning_gancomp.nets.base import ChannelGroup, GanNet, TensorSlice
+from lightning_gancomp.nets.contract import generator_task, is_style_based
 from lightning_gancomp.pruning.plan import Scores
 
 # -- content masks ------------------------------------------------------------------------------
@@ -209,10 +210,10 @@ class GeneratorAdapter:
 
     @property
     def stylegan_like(self) -> bool:
-        return hasattr(self.net, "mapping") and hasattr(self.net, "n_latent")
+        return is_style_based(self.net)
 
     def sample_latents(self, batch: int, gen: torch.Generator, device: torch.device) -> dict[str, Any]:
-        task = getattr(self.net, "task", "unconditional")
+        task = generator_task(self.net)
         if task == "image2image":
             raise ValueError(
                 f"{type(self.net).__name__} is image-to-image: scoring needs input batches (inputs=...)"
@@ -263,7 +264,7 @@ class GeneratorAdapter:
         return self.synthesize(sample["z"], sample)
 
     def input_batches(self, sizes: list[int], gen: torch.Generator, device: torch.device) -> Iterator[dict]:
-        if getattr(self.net, "task", "unconditional") != "image2image":
+        if generator_task(self.net) != "image2image":
             for size in sizes:
                 yield self.sample_latents(size, gen, device)
             return

@@ -328,6 +328,11 @@ class PruningPolicy:
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
         raise TypeError(f"{type(self).__name__} must implement __call__(net, scores, scorer)")
 
+    def widths(self, net: GanNet) -> dict[str, int] | None:
+        """Group sizes the student will have, when they follow from the policy alone (uniform and
+        per-group ratios); None when they depend on the scores (global threshold, MAC budget)."""
+        return None
+
 
 class UniformPolicy(PruningPolicy):
     """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default)."""
@@ -339,6 +344,9 @@ class UniformPolicy(PruningPolicy):
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
         return uniform_plan(net, scores, self.ratio, scorer)
 
+    def widths(self, net: GanNet) -> dict[str, int]:
+        return {g.name: kept_count(g.size, self.ratio, g.min_size) for g in net.channel_groups()}
+
 
 class PerGroupPolicy(PruningPolicy):
     """Per-group removal ratios; groups not named use ``default_ratio``."""
@@ -349,6 +357,12 @@ class PerGroupPolicy(PruningPolicy):
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
         return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer)
+
+    def widths(self, net: GanNet) -> dict[str, int]:
+        return {
+            g.name: kept_count(g.size, self.ratios.get(g.name, self.default_ratio), g.min_size)
+            for g in net.channel_groups()
+        }
 
 
 class GlobalPolicy(PruningPolicy):

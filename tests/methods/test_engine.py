@@ -21,8 +21,8 @@ from lightning_gancomp.callbacks import GanCheckpoint, SampleGrid
 from lightning_gancomp.checkpoints import load_discriminator, load_generator
 from lightning_gancomp.losses import FeatureDistillation, PathLengthPenalty, PixelLoss, R1Penalty
 from lightning_gancomp.methods import AdversarialModule, CompressionModule, NonFiniteLossError
-from lightning_gancomp.methods.base import style_w_plus
 from lightning_gancomp.nets.base import CheckpointMismatchError
+from lightning_gancomp.nets.contract import style_w_plus
 
 
 def compression(**kwargs):
@@ -219,6 +219,8 @@ def test_image_to_image_compression_with_pair_discriminator(tmp_path):
 
 
 class CountingMetrics:
+    needs_real_images = True
+
     """Stands in for GenerativeMetrics: records what the module feeds it."""
 
     def __init__(self):
@@ -269,12 +271,17 @@ def test_teacher_or_student_file_paths(tmp_path):
         discriminator=tiny_discriminator(),
     )
     assert module.teacher.config["channels"] == [8] * 4 and module.student.config["channels"] == [4] * 4
-    with pytest.raises(ValueError, match="either teacher or teacher_path"):
-        CompressionModule(
-            teacher=tiny_stylegan2(),
-            teacher_path=str(tmp_path / "teacher.pt"),
-            discriminator=tiny_discriminator(),
-        )
+    # architecture + file: built now (profile needs no file), the file's weights come at setup
+    deferred = CompressionModule(
+        teacher=tiny_stylegan2(8),
+        teacher_path=str(tmp_path / "teacher.pt"),
+        discriminator=tiny_discriminator(),
+    )
+    stored = load_generator(str(tmp_path / "teacher.pt")).state_dict()
+    assert not torch.equal(deferred.teacher.conv1.conv.weight, stored["conv1.conv.weight"])
+    deferred.setup("fit")
+    assert all(torch.equal(v, stored[k]) for k, v in deferred.teacher.state_dict().items())
+    assert deferred.source_file("teacher") == str(tmp_path / "teacher.pt")
 
 
 def test_periodic_evaluation_callback_every_n_batches_leaves_training_rng_alone():
