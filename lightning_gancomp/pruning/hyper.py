@@ -297,31 +297,57 @@ class HyperGenerator(nn.Module):
 
     # -- proximal step ------------------------------------------------------------------------
     @torch.no_grad()
-    def proximal_step(self, step: float, min_macs: int | None = None) -> int:
+    def proximal_step(self, step: float, min_macs: int | None = None, max_macs: int | None = None) -> int:
         """Soft-threshold every group above its floor by ``step`` (= λ·lr); returns the channels
-        pruned by this step. With ``min_macs`` the step never takes the MACs below it (channels
-        it removed are given back, largest pre-step ``|z|`` first)."""
+        pruned by this step.
+
+        With ``min_macs`` the step never takes the MACs below it: the channels it removed are
+        given back, largest pre-step ``|z|`` first, skipping one whose return would lift the MACs
+        above ``max_macs`` (so a step can land inside the window ``[min_macs, max_macs]`` by
+        pruning a cheaper channel); if no such landing exists, channels are given back in order
+        until the MACs are at least ``min_macs``.
+        """
         before = {name: self.latent(name).detach().clone() for name in self.group_sizes}
         kept_before = self.masks()
         for name, z in before.items():
             if int((z.abs() >= self.threshold).sum()) > self.floors[name]:
                 self.latent(name).copy_(z.sign() * (z.abs() - step).clamp_min(0.0))
         if min_macs is not None and self.macs() < min_macs:
-            # candidates: channels kept before the step whose latent it took below the threshold
-            # (a floor-kept channel at 0 included), largest pre-step |z| first
-            candidates = [
+            self._give_back(before, kept_before, min_macs, max_macs)
+        kept_after = self.masks()
+        return sum(int((kept_before[name] & ~kept_after[name]).sum()) for name in self.group_sizes)
+
+    def _give_back(
+        self,
+        before: Mapping[str, torch.Tensor],
+        kept_before: Mapping[str, torch.Tensor],
+        min_macs: int,
+        max_macs: int | None,
+    ) -> None:
+        # candidates: channels kept before the step whose latent it took below the threshold (a
+        # floor-kept channel at 0 included), largest pre-step |z| first
+        candidates = sorted(
+            (
                 (float(before[name][i].abs()), name, i)
                 for name in self.group_sizes
                 for i in torch.nonzero(kept_before[name] & (self.latent(name).abs() < self.threshold))
                 .flatten()
                 .tolist()
-            ]
-            for _, name, i in sorted(candidates, reverse=True):
+            ),
+            reverse=True,
+        )
+        for skip_above in ((max_macs,) if max_macs is not None else ()) + (None,):
+            for _, name, i in candidates:
+                if self.latent(name)[i].abs() >= self.threshold:
+                    continue  # already given back
+                after = self.latent(name)[i].clone()
                 self.latent(name)[i] = before[name][i]
-                if self.macs() >= min_macs:
-                    break
-        kept_after = self.masks()
-        return sum(int((kept_before[name] & ~kept_after[name]).sum()) for name in self.group_sizes)
+                macs = self.macs()
+                if skip_above is not None and macs > skip_above:
+                    self.latent(name)[i] = after
+                    continue
+                if macs >= min_macs:
+                    return
 
     # -- materialisation ----------------------------------------------------------------------
     def plan(self) -> PruningPlan:
@@ -408,7 +434,7 @@ class ProximalSearch:
         target is reached."""
         if self.reached:
             return True
-        self.hyper.proximal_step(self.sparsity * lr, min_macs=self.low)
+        self.hyper.proximal_step(self.sparsity * lr, min_macs=self.low, max_macs=self.high)
         self.steps += 1
         if self.steps % self.check_every == 0 and self.hyper.macs() <= self.high:
             self.reached = True
