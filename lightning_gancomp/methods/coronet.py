@@ -111,7 +111,7 @@ class CoroNetSearchMixin:
         for name in self.searched:
             net: GanNet = getattr(self, name)
             example = (torch.randn(1, net.in_channels, mac_resolution, mac_resolution),)
-            hyper = HyperGenerator(net, mac_model=GroupMacModel(net, example), **hyper_options)
+            hyper = HyperGenerator(net, mac_model=GroupMacModel.of(net, example), **hyper_options)
             self.hypers[name] = hyper
             self.searches[name] = ProximalSearch(hyper, target, sparsity, check_every)
 

@@ -15,14 +15,20 @@ in microseconds and is exact for the torchprofile convention (mit-han-lab/torchp
   (affine batch norm, leaky ReLU, ``mul``): a sum of (constant + coefficient × group size).
 
 So ``macs(sizes) = Σ_conv hw·k²·Cin(sizes)·Cout(sizes) + c0 + Σ_g a_g·size_g``. The affine part is
-fitted from ``G + 1`` torchprofile counts of the same class at tiny widths (all groups at their
-minimum, then one group one channel wider), and the whole model is checked against one
-torchprofile count at full width (``verify``), so a network whose count is not of this form is
-refused instead of mis-counted.
+read from two per-operator torchprofile breakdowns of the same class at tiny widths: every group
+at its minimum, then group ``i`` at its minimum + ``i + 1``; an elementwise operator whose output
+width grows by ``i + 1`` belongs to group ``i`` (weight: its pixels), one that does not grow is
+fixed. When an operator cannot be attributed that way (a width made of several groups, a
+non-elementwise count), the affine part is fitted from ``G + 1`` totals instead (one group one
+channel wider at a time). The whole model is checked against one torchprofile count at full
+width (``verify``), so a network whose count is not of this form is refused instead of
+mis-counted. Models are cached per (class, constructor arguments, input shape).
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -115,6 +121,72 @@ def _torchprofile(net: GanNet, inputs: tuple) -> int:
     return torchprofile_macs(net, *inputs)
 
 
+#: operators torchprofile counts as (a multiple of) their output elements
+ELEMENTWISE = {
+    "aten::batch_norm",
+    "aten::instance_norm",
+    "aten::layer_norm",
+    "aten::group_norm",
+    "aten::leaky_relu",
+    "aten::mul",
+    "aten::mul_",
+    "aten::adaptive_avg_pool1d",
+    "aten::adaptive_avg_pool2d",
+    "aten::adaptive_avg_pool3d",
+    "aten::upsample_bilinear2d",
+}
+
+
+def _operator_counts(net: GanNet, inputs: tuple) -> list[tuple[str, int, int]]:
+    """``(operator, MACs, output channels)`` of every counted non-convolution node, in graph order."""
+    from torchprofile import profile_macs
+
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No handlers found")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            per_node = profile_macs(net, args=tuple(inputs), reduction=None)
+    finally:
+        net.train(was_training)
+    return [
+        (node.operator, int(count), int(node.outputs[0].shape[1]) if node.outputs[0].ndim > 1 else 0)
+        for node, count in per_node.items()
+        if node.operator != "aten::_convolution"
+    ]
+
+
+def _attribute(
+    base: list[tuple[str, int, int]],
+    grown: list[tuple[str, int, int]],
+    growth: Mapping[int, str],
+    floor: Mapping[str, int],
+) -> tuple[int, dict[str, int]] | None:
+    """Affine part from two breakdowns (see the module docstring); None when not attributable."""
+    if [op for op, _, _ in base] != [op for op, _, _ in grown]:
+        return None
+    constant, linear = 0, dict.fromkeys(growth.values(), 0)
+    for (op, count, width), (_, count_grown, width_grown) in zip(base, grown, strict=True):
+        if count == 0 and count_grown == 0:
+            continue
+        if op not in ELEMENTWISE or width < 1 or count % width or count_grown % width_grown:
+            return None
+        pixels = count // width
+        if pixels != count_grown // width_grown:
+            return None
+        delta = width_grown - width
+        if delta == 0:
+            constant += count
+        elif delta in growth:
+            group = growth[delta]
+            linear[group] += pixels
+            constant += count - pixels * floor[group]  # pixels × the width no group owns
+        else:
+            return None
+    return constant, linear
+
+
 class GroupMacModel:
     """Exact torchprofile MACs of ``net``'s class at any group sizes (see the module docstring).
 
@@ -140,9 +212,21 @@ class GroupMacModel:
     def _fit_elementwise(self, net: GanNet, inputs: tuple) -> tuple[int, dict[str, int]]:
         floor = {g.name: max(1, g.min_size) for g in net.channel_groups()}
 
+        def build(sizes: Mapping[str, int]) -> GanNet:
+            return type(net)(**net.config_for_group_sizes(sizes))
+
+        grown = {name: floor[name] + i + 1 for i, name in enumerate(floor)}
+        attributed = _attribute(
+            _operator_counts(build(floor), inputs),
+            _operator_counts(build(grown), inputs),
+            {i + 1: name for i, name in enumerate(floor)},
+            floor,
+        )
+        if attributed is not None:
+            return attributed
+
         def elementwise(sizes: Mapping[str, int]) -> int:
-            small = type(net)(**net.config_for_group_sizes(sizes))
-            return _torchprofile(small, inputs) - self.conv_macs(sizes)
+            return _torchprofile(build(sizes), inputs) - self.conv_macs(sizes)
 
         base = elementwise(floor)
         linear = {name: elementwise({**floor, name: floor[name] + 1}) - base for name in floor}
@@ -165,3 +249,16 @@ class GroupMacModel:
     @property
     def full_macs(self) -> int:
         return self.macs(self.full_sizes)
+
+    @classmethod
+    def of(cls, net: GanNet, example_inputs: tuple, verify: bool = True) -> GroupMacModel:
+        """The model of ``net``'s architecture, fitted once per (class, constructor arguments,
+        input shapes) in this process (both CycleGAN generators share one)."""
+        shapes = tuple(tuple(x.shape) for x in example_inputs)
+        key = (type(net).__name__, json.dumps(net.config, sort_keys=True), shapes, verify)
+        if key not in _MODELS:
+            _MODELS[key] = cls(net, example_inputs, verify)
+        return _MODELS[key]
+
+
+_MODELS: dict[tuple, GroupMacModel] = {}

@@ -87,3 +87,23 @@ class _LinearChain(GanNet):
 def test_a_count_outside_the_model_is_refused():
     with pytest.raises(MacModelError, match="torchprofile counts"):
         GroupMacModel(_LinearChain(), (torch.randn(1, 3, 4, 4),))
+
+
+def test_fallback_fit_from_totals_gives_the_same_model(monkeypatch):
+    import lightning_gancomp.pruning.mac_model as mac_model
+
+    net = UnetGenerator(num_downs=5, ngf=3)  # batch norm and leaky ReLU: elementwise counts
+    x = torch.randn(1, 3, 32, 32)
+    attributed = GroupMacModel(net, (x,), verify=False)
+    monkeypatch.setattr(mac_model, "_attribute", lambda *args: None)
+    totals = GroupMacModel(net, (x,), verify=False)
+    assert (attributed.constant, attributed.linear) == (totals.constant, totals.linear)
+    assert any(attributed.linear.values())
+
+
+def test_models_are_shared_per_architecture_and_input_shape():
+    x = torch.randn(1, 3, 16, 16)
+    first = GroupMacModel.of(ResnetGenerator(ngf=2, n_blocks=1), (x,))
+    assert GroupMacModel.of(ResnetGenerator(ngf=2, n_blocks=1), (x,)) is first
+    assert GroupMacModel.of(ResnetGenerator(ngf=2, n_blocks=2), (x,)) is not first
+    assert GroupMacModel.of(ResnetGenerator(ngf=2, n_blocks=1), (torch.randn(1, 3, 32, 32),)) is not first
