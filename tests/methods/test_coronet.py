@@ -139,8 +139,8 @@ def test_feature_distillation_adaptors_follow_the_kept_channels(tmp_path):
 def test_cyclegan_searches_both_generators_to_the_target(tmp_path):
     torch.manual_seed(0)
     module = CoroNetCycleGanModule(
-        student=ResnetGenerator(ngf=4, n_blocks=1),
-        generator_ba=ResnetGenerator(ngf=4, n_blocks=1),
+        student=ResnetGenerator(ngf=8, n_blocks=1),
+        generator_ba=ResnetGenerator(ngf=8, n_blocks=1),
         discriminator=NLayerDiscriminator(3, ndf=4, n_layers=1, norm="instance"),
         discriminator_a=NLayerDiscriminator(3, ndf=4, n_layers=1, norm="instance"),
         target_ratio=0.5,  # 0.25 is finer than one channel of nets this small allows (see pix2pix test)
