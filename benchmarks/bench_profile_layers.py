@@ -32,13 +32,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from speed_nets import resnet_pair, stylegan2_pair
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-from lightning_gancomp.nets.pix2pix import ResnetGenerator
-from lightning_gancomp.nets.stylegan2 import MappingNetwork, StyleGAN2Generator
-
-CAGAN_07_CHANNELS = [154] * 10 + [77, 77, 39, 39]
 
 #: Layer kind by class name; a module of another class inherits its parent's kind.
 KIND_BY_CLASS = {
@@ -119,19 +115,19 @@ def macs_by_kind(net: nn.Module, inputs: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 def times_by_kind(
-    nets: dict[str, nn.Module], inputs: dict[str, tuple], kwargs: dict[str, Any], repeats: int
+    nets: dict[str, nn.Module], inputs: tuple[torch.Tensor, ...], kwargs: dict[str, Any], repeats: int
 ) -> dict[str, dict[str, float]]:
     """Median exclusive seconds per kind; the nets run round-robin so load drifts hit all alike."""
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in nets}
     meters = {name: KindMeter(net, time.perf_counter) for name, net in nets.items()}
     try:
         with torch.no_grad():
-            for name, net in nets.items():  # warm-up
-                net(*inputs[name], **kwargs)
+            for net in nets.values():  # warm-up
+                net(*inputs, **kwargs)
             for _ in range(repeats):
                 for name, net in nets.items():
                     meters[name].totals = {}
-                    net(*inputs[name], **kwargs)
+                    net(*inputs, **kwargs)
                     samples[name].append(dict(meters[name].totals))
     finally:
         for meter in meters.values():
@@ -141,20 +137,15 @@ def times_by_kind(
     }
 
 
-def build(args: argparse.Namespace) -> tuple[dict[str, nn.Module], dict[str, tuple], dict[str, Any]]:
+def build(args: argparse.Namespace) -> tuple[dict[str, nn.Module], tuple[torch.Tensor, ...], dict[str, Any]]:
     torch.manual_seed(0)
     if args.net == "stylegan2":
-        teacher = StyleGAN2Generator(args.resolution)
-        channels = [max(1, round(c * 154 / 512)) for c in teacher.channels]
-        student = StyleGAN2Generator(args.resolution, channels=CAGAN_07_CHANNELS if args.resolution == 256 else channels)
-        z = torch.randn(args.batch, 512)
-        return {"teacher": teacher.eval(), "student": student.eval()}, {"teacher": (z,), "student": (z,)}, {
-            "randomize_noise": False
-        }
-    teacher = ResnetGenerator(ngf=64, n_blocks=9, norm="instance")
-    student = ResnetGenerator(ngf=int(64 * (1 - args.ratio)), n_blocks=9, norm="instance")
-    x = torch.rand(args.batch, 3, args.resolution, args.resolution) * 2 - 1
-    return {"teacher": teacher.eval(), "student": student.eval()}, {"teacher": (x,), "student": (x,)}, {}
+        teacher, student = stylegan2_pair(args.resolution)
+        inputs, kwargs = (torch.randn(args.batch, teacher.z_dim),), {"randomize_noise": False}
+    else:
+        teacher, student = resnet_pair(args.ratio)
+        inputs, kwargs = (torch.rand(args.batch, 3, args.resolution, args.resolution) * 2 - 1,), {}
+    return {"teacher": teacher, "student": student}, inputs, kwargs
 
 
 def report(times: dict[str, dict[str, float]], macs: dict[str, dict[str, float]]) -> str:
@@ -167,7 +158,8 @@ def report(times: dict[str, dict[str, float]], macs: dict[str, dict[str, float]]
         for name in times:
             t_total, m_total = sum(times[name].values()), sum(macs[name].values()) or 1.0
             t = times[name].get(kind, 0.0)
-            row += f"{1000 * t:>13.1f}{100 * t / t_total:>8.1f}{100 * macs[name].get(kind, 0.0) / m_total:>8.1f}"
+            mac_share = 100 * macs[name].get(kind, 0.0) / m_total
+            row += f"{1000 * t:>13.1f}{100 * t / t_total:>8.1f}{mac_share:>8.1f}"
         lines.append(row)
     total = f"{'total':<16}"
     for name in times:
@@ -175,7 +167,9 @@ def report(times: dict[str, dict[str, float]], macs: dict[str, dict[str, float]]
     lines.append(total)
     t_ratio = sum(times["teacher"].values()) / sum(times["student"].values())
     m_ratio = sum(macs["teacher"].values()) / sum(macs["student"].values())
-    lines.append(f"MAC ratio {m_ratio:.2f}x, measured speedup {t_ratio:.2f}x, share of ideal {t_ratio / m_ratio:.2f}")
+    lines.append(
+        f"MAC ratio {m_ratio:.2f}x, measured speedup {t_ratio:.2f}x, share of ideal {t_ratio / m_ratio:.2f}"
+    )
     return "\n".join(lines)
 
 
@@ -190,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     nets, inputs, kwargs = build(args)
-    macs = {name: macs_by_kind(net, inputs[name], kwargs) for name, net in nets.items()}
+    macs = {name: macs_by_kind(net, inputs, kwargs) for name, net in nets.items()}
     times = times_by_kind(nets, inputs, kwargs, args.repeats)
     print(
         f"{args.net} {args.resolution}px, batch {args.batch}, {args.threads} thread(s), "
