@@ -74,7 +74,7 @@ def upfirdn2d(
     if up < 1 or down < 1:
         raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
     px0, px1, py0, py1 = _parse_pad(pad)
-    channels = x.shape[1]
+    channels = int(x.shape[1])  # a constant in traced graphs (ONNX needs static conv weights)
     kh, kw = kernel.shape
     weight = kernel.to(dtype=x.dtype, device=x.device)
     if up > 1:
