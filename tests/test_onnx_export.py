@@ -94,3 +94,15 @@ def test_export_command_writes_the_onnx_file_next_to_the_plain_one(tmp_path):
     assert result.onnx == str(tmp_path / "g.onnx") and result.max_diff_onnx <= 1e-4
     assert (tmp_path / "g.onnx").stat().st_size > 0
     assert any(line.startswith(f"ONNX {tmp_path / 'g.onnx'}: inputs ['image']") for line in lines)
+
+
+@pytest.mark.parametrize("family", ["resnet", "unet"])
+def test_image2image_files_take_any_image_size(family, tmp_path):
+    torch.manual_seed(0)
+    net = FAMILIES[family]().eval()
+    export_onnx(net, str(tmp_path / "g.onnx"), resolution=32, log=lambda _: None)
+    x = torch.rand(2, 3, 64, 96) * 2 - 1
+    with torch.no_grad():
+        expected = net(x).numpy()
+    got = run_session(onnx_session(str(tmp_path / "g.onnx")), (x,))
+    assert got.shape == (2, 3, 64, 96) and np.abs(got - expected).max() <= 1e-4

@@ -2,7 +2,8 @@
 
 Inputs by task (``GanNet.task``): unconditional ``z`` [B, z_dim]; conditional ``z`` and ``label``
 (int64 [B] class indices: BigGAN / SAGAN); image2image ``image`` [B, C, H, W]. The batch axis
-is dynamic (name ``batch``), so one file serves any batch size. StyleGAN-like generators use
+is dynamic (name ``batch``), so one file serves any batch size; image2image files also take
+any height and width (``height``, ``width``; fully convolutional nets). StyleGAN-like generators use
 their stored noise buffers (``randomize_noise=False``: a deployed generator is deterministic)
 and the per-sample-scaled modulated convolution (modulate the input, one conv shared by the
 batch, demodulate the output; NVlabs ``fused_modconv=False``), the exact form of StyleGAN2's
@@ -60,6 +61,14 @@ def input_names(net: nn.Module) -> list[str]:
     return ["z", "label"] if task == "conditional" else ["z"]
 
 
+def dynamic_axes(net: nn.Module) -> dict[str, dict[int, str]]:
+    """Batch axis of every input and the output; image2image nets also take any height/width."""
+    if getattr(net, "task", "unconditional") == "image2image":
+        image = {0: "batch", 2: "height", 3: "width"}
+        return {"image": image, "output": dict(image)}
+    return {**{name: {0: "batch"} for name in input_names(net)}, "output": {0: "batch"}}
+
+
 def deploy_inputs(
     net: nn.Module, batch: int, resolution: int = 64, seed: int = 0
 ) -> tuple[torch.Tensor, ...]:
@@ -111,7 +120,7 @@ def write_onnx(net: nn.Module, path: str, batch: int = 2, resolution: int = 64, 
             tmp,
             input_names=names,
             output_names=["output"],
-            dynamic_axes={**{name: {0: "batch"} for name in names}, "output": {0: "batch"}},
+            dynamic_axes=dynamic_axes(net),
             opset_version=opset,
             dynamo=False,
         )
