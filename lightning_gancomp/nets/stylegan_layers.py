@@ -156,10 +156,17 @@ def fused_leaky_relu(
     negative_slope: float = LEAKY_SLOPE,
     scale: float = LEAKY_GAIN,
 ) -> torch.Tensor:
-    """``leaky_relu(x + bias) * scale`` with a per-channel bias on dim 1 (NVlabs ``bias_act``, 'lrelu')."""
-    if bias is not None:
-        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
-    return F.leaky_relu(x, negative_slope) * scale
+    """``leaky_relu(x + bias) * scale`` with a per-channel bias on dim 1 (NVlabs ``bias_act``, 'lrelu').
+
+    Computed as ``leaky_relu(scale·x + scale·bias)`` (equal for ``scale > 0``): one pass for the
+    scaled sum and one for the activation, in place when no graph is recorded, instead of three
+    passes over the map (bias, activation, gain; see docs/speed.md).
+    """
+    inplace = not torch.is_grad_enabled()
+    if bias is None:
+        return F.leaky_relu(x * scale, negative_slope, inplace=inplace)
+    bias = (bias * scale).view(1, -1, *([1] * (x.ndim - 2)))
+    return F.leaky_relu(torch.add(bias, x, alpha=scale), negative_slope, inplace=inplace)
 
 
 class FusedLeakyReLU(nn.Module):

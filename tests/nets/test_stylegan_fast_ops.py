@@ -12,6 +12,7 @@ from lightning_gancomp.nets.stylegan_layers import (
     Downsample,
     ModulatedConv2d,
     Upsample,
+    fused_leaky_relu,
     make_kernel,
     upfirdn2d,
 )
@@ -122,3 +123,19 @@ def test_generator_output_is_unchanged_by_the_fast_forms():
         with torch.no_grad():
             outs.append(g(z, randomize_noise=False))
     assert (outs[0] - outs[1]).abs().max() <= 1e-5 and (outs[0] - outs[2]).abs().max() <= 1e-5
+
+
+def test_fused_leaky_relu_equals_bias_activation_gain_in_three_steps():
+    torch.manual_seed(4)
+    x = torch.randn(2, 5, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    reference = F.leaky_relu(x + bias.view(1, -1, 1, 1), 0.2) * 2**0.5
+    out = fused_leaky_relu(x, bias)
+    assert torch.allclose(out, reference, atol=1e-12)
+    with torch.no_grad():  # in-place path: same numbers, input untouched
+        before = x.clone()
+        assert torch.allclose(fused_leaky_relu(x, bias), reference, atol=1e-12)
+        assert torch.equal(x, before)
+    assert torch.autograd.gradgradcheck(lambda a, b: fused_leaky_relu(a, b), (x, bias))
+    flat = torch.randn(4, 6, dtype=torch.float64)
+    assert torch.allclose(fused_leaky_relu(flat, None), F.leaky_relu(flat, 0.2) * 2**0.5, atol=1e-12)
