@@ -38,9 +38,10 @@ def bench_row(name: str, args: argparse.Namespace) -> list[str]:
     torch.manual_seed(0)
     teacher, student = ROWS[name]()
     inputs = tuple(x.cpu() for x in example_inputs_for(teacher, batch_size=args.batch))
-    mac_ratio = torchprofile_macs(teacher, *inputs[:1]) / torchprofile_macs(student, *inputs[:1])
+    one = example_inputs_for(teacher, batch_size=1)
+    mac_ratio = torchprofile_macs(teacher, *one) / torchprofile_macs(student, *one)
     calibration = [tuple(x.cpu() for x in example_inputs_for(teacher, 2, seed=s)) for s in range(1, 5)]
-    reference = deploy.make_runner(student, "eager", "fp32")(inputs)
+    reference = deploy.make_runner(student, "eager", "fp32", args.device)(inputs).cpu()
     lines = []
     for backend in args.backends.split(","):
         for dtype in args.dtypes.split(","):
@@ -57,7 +58,7 @@ def bench_row(name: str, args: argparse.Namespace) -> list[str]:
             timed = deploy.time_interleaved(runners, inputs, args.warmup, args.repeats, args.device)
             t_ms, s_ms = timed["teacher"]["median_ms"], timed["student"]["median_ms"]
             speedup = t_ms / s_ms
-            drift = deploy.output_drift(reference, runners["student"](inputs))["mean_abs_diff"]
+            drift = deploy.output_drift(reference, runners["student"](inputs).cpu())["mean_abs_diff"]
             lines.append(
                 f"{name:<25} {backend:<12} {dtype:<13} {t_ms:>9.1f} {s_ms:>9.1f} {mac_ratio:>7.2f}x "
                 f"{speedup:>7.2f}x {speedup / mac_ratio:>6.2f} {drift:>9.1e} {prepare:>7.1f}"
