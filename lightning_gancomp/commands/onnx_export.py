@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from lightning_gancomp.atomic import atomic_path
+from lightning_gancomp.commands.export import DeterministicGenerator
 
 #: ONNX opset of the exported graph (supported by onnxruntime ≥ 1.17).
 OPSET = 18
@@ -37,21 +38,6 @@ class OnnxResult:
     input_names: list[str]
     max_abs_diff: float
     checked_batch_sizes: tuple[int, ...]
-
-
-class DeployedGenerator(nn.Module):
-    """The generator as deployed: tensors in, image out, no randomness."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.stylegan_like = hasattr(net, "mapping") and hasattr(net, "n_latent")
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if self.stylegan_like:
-            return self.net(inputs[0], randomize_noise=False)
-        out = self.net(*inputs)
-        return out[0] if isinstance(out, (tuple, list)) else out
 
 
 def input_names(net: nn.Module) -> list[str]:
@@ -102,7 +88,7 @@ def shared_modulated_convs(net: nn.Module) -> Iterator[None]:
 def write_onnx(net: nn.Module, path: str, batch: int = 2, resolution: int = 64, opset: int = OPSET) -> None:
     """Trace ``net`` (eval, CPU, fp32) into ``path`` with a dynamic batch axis."""
     names = input_names(net)
-    module = DeployedGenerator(net).eval()
+    module = DeterministicGenerator(net).eval()
     inputs = deploy_inputs(net, batch, resolution)
     with (
         shared_modulated_convs(net),
@@ -149,7 +135,7 @@ def check_onnx(
 ) -> float:
     """Max abs difference between ONNX Runtime and PyTorch over ``batch_sizes``."""
     session = onnx_session(path)
-    module = DeployedGenerator(net).eval()
+    module = DeterministicGenerator(net).eval()
     worst = 0.0
     for batch in batch_sizes:
         inputs = deploy_inputs(net, batch, resolution, seed=batch)

@@ -51,7 +51,7 @@ def make_runner(
     calibration: Sequence[tuple[torch.Tensor, ...]] = (),
 ) -> Runner:
     """A runner for ``net`` (eval, no gradients) on ``backend`` in ``dtype``."""
-    from lightning_gancomp.commands.onnx_export import DeployedGenerator
+    from lightning_gancomp.commands.export import DeterministicGenerator
 
     if backend not in BACKENDS or dtype not in DTYPES:
         raise ValueError(
@@ -64,7 +64,7 @@ def make_runner(
         raise UnsupportedBackend(f"{dtype} runs through ONNX Runtime's quantisation (backend onnxruntime)")
     if dtype == "fp16" and device.type != "cuda":
         raise UnsupportedBackend("fp16 convolutions are GPU-only here (PyTorch's CPU fp16 kernels are slow)")
-    module = DeployedGenerator(copy.deepcopy(net)).to(device).eval()
+    module = DeterministicGenerator(copy.deepcopy(net)).to(device).eval()
     half = dtype == "fp16"
     if half:
         module = module.half()
