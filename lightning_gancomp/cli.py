@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
@@ -238,8 +238,9 @@ class GancompTrainer(pl.Trainer):
         key: str | None = None,
         torchscript: str | None = None,
         torchscript_batch_size: int = 1,
+        onnx: str | None = None,
     ) -> None:
-        """Write a plain generator file (weights + widths) and optionally TorchScript.
+        """Write a plain generator file (weights + widths) and optionally TorchScript and ONNX.
 
         Args:
             model: the configured method (its ``student_path`` is the default checkpoint).
@@ -249,6 +250,7 @@ class GancompTrainer(pl.Trainer):
             key: network in the checkpoint (``g_ema`` default, ``g``, ``teacher``).
             torchscript: also write a traced TorchScript module here.
             torchscript_batch_size: the batch size the trace is recorded (and runs) at.
+            onnx: also write an ONNX file here (dynamic batch; checked in ONNX Runtime).
         """
         from lightning_gancomp.commands.export import export_method
 
@@ -259,6 +261,7 @@ class GancompTrainer(pl.Trainer):
             key=key,
             torchscript=torchscript,
             torchscript_batch_size=torchscript_batch_size,
+            onnx=onnx,
         )
 
     def profile(
@@ -271,6 +274,8 @@ class GancompTrainer(pl.Trainer):
         repeats: int = 10,
         resolution: int | None = None,
         output: str | None = None,
+        backends: list[Literal["eager", "compile", "onnxruntime"]] | None = None,
+        dtypes: list[Literal["fp32", "fp16", "int8-dynamic", "int8-static"]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Parameters, MACs (torchprofile and CAGAN conventions) and latency of the generators.
 
@@ -284,10 +289,26 @@ class GancompTrainer(pl.Trainer):
             repeats: timed forwards (median reported).
             resolution: input size of image-to-image generators (default 256).
             output: also write the report as JSON to this path.
+            backends: also time each generator on these deployment backends (PyTorch eager,
+                ``torch.compile``, ONNX Runtime), teacher and student interleaved, with the
+                speedup over the teacher on the same backend.
+            dtypes: data types for the backend table (``fp32``; ``fp16`` where the backend
+                supports it; ``int8-dynamic`` / ``int8-static`` through ONNX Runtime quantisation),
+                each with its output drift from fp32.
         """
         from lightning_gancomp.commands.profile import profile_method
 
-        return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
+        return profile_method(
+            model,
+            batch_size,
+            device,
+            warmup,
+            repeats,
+            resolution,
+            output,
+            backends or (),
+            dtypes or ("fp32",),
+        )
 
 
 def check_accelerator(accelerator: Any) -> None:
