@@ -10,8 +10,8 @@ maps), and a missing field is one clear error naming the term and the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,9 @@ class LossContext:
     reconstruction_target: Tensor | None = None  # CycleGAN: A
     identity_img: Tensor | None = None  # CycleGAN: G_AB(B)
     identity_target: Tensor | None = None  # CycleGAN: B
+    #: named tensors a method adds through ``loss_context_extras`` (attention maps, mask values);
+    #: a term lists the name in ``requires`` and reads it with ``fetch``
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -68,8 +71,9 @@ class LossTerm(nn.Module):
         """Context fields this instance reads (may depend on options, e.g. ``masked``)."""
         return self.requires
 
-    def fetch(self, ctx: LossContext, field: str) -> Tensor:
-        value = getattr(ctx, field)
+    def fetch(self, ctx: LossContext, field: str) -> Any:
+        """A context field, else a named extra (``ctx.extras``); one error when neither is set."""
+        value = getattr(ctx, field) if field in LossContext.field_names() else ctx.extras.get(field)
         if value is None:
             raise MissingLossInputError(
                 f"loss term {type(self).__name__} ({self.name!r}) needs {field!r}, which this method "

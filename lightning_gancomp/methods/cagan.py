@@ -12,11 +12,12 @@ the YAML configs:
   (``Get_Masked_Tensor``), LPIPS on 256-px downsampled images above 256 px;
 * R1 γ = 10 every 16 batches, path length 2 every 4 (batch shrink 2), style mixing 0.9, G-EMA
   decay 0.5^(32/10000), Adam lr 0.002·c, betas (0, 0.99^c), c = k/(k+1) (lazy regularisation)
-  — all from :class:`~lightning_gancomp.methods.base.CompressionModule`.
+  — all from the engine (:mod:`lightning_gancomp.methods.engine`).
 
-``student_init`` exposes the alternative the DCP/StyleKD README uses (``--load 0``): a random
-synthesis network with the teacher's mapping network. The default is the pruned teacher (the
-premise of pruning-then-distillation).
+``student_init`` (engine: :class:`~lightning_gancomp.methods.compression.CompressionModule`)
+exposes the alternative the DCP/StyleKD README uses (``--load 0``): a random synthesis network
+with the teacher's mapping network. The default is the pruned teacher (the premise of
+pruning-then-distillation).
 
 The SN-GAN variant (CIFAR-10) is the same module with ``adversarial: HingeLoss``, no R1/path
 length/mixing, and the student's BN statistics trained as usual (configs/cagan/cifar10_sngan*).
@@ -25,7 +26,7 @@ length/mixing, and the student's BN statistics trained as usual (configs/cagan/c
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
@@ -33,46 +34,13 @@ from torch import Tensor, nn
 
 from lightning_gancomp.atomic import atomic_torch_save
 from lightning_gancomp.losses import LossContext
-from lightning_gancomp.methods.base import CompressionModule, is_style_based
-from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
+from lightning_gancomp.methods.compression import CompressionModule
+from lightning_gancomp.nets.base import load_state_dict_strict
+from lightning_gancomp.nets.contract import is_style_based
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
 from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
 
 StudentInit = Literal["pruned_teacher", "random_synthesis"]
-
-
-def reinitialise_synthesis(
-    student: GanNet, teacher: GanNet, mapping_prefixes: Sequence[str] = ("style.",), seed: int = 0
-) -> GanNet:
-    """A freshly initialised copy of ``student`` that keeps the teacher's mapping network.
-
-    Every tensor whose key starts with one of ``mapping_prefixes`` (StyleGAN2: ``style.``) and
-    the ``latent_avg`` buffer come from the teacher; everything else is a new random init
-    (seeded). For nets without a mapping network (no prefix matches) the whole net is random.
-    StyleKD/DCP ``distributed_train.py`` with ``--load 0 --load_style 1``.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        fresh = type(student)(**student.config)
-    state = fresh.state_dict()
-    teacher_state = teacher.state_dict()
-    copied = []
-    for key in state:
-        if key.startswith(tuple(mapping_prefixes)) or key == "latent_avg":
-            if key not in teacher_state or teacher_state[key].shape != state[key].shape:
-                raise ValueError(
-                    f"student_init=random_synthesis: teacher has no tensor {key} "
-                    f"of shape {tuple(state[key].shape)}"
-                )
-            state[key] = teacher_state[key].detach().clone()
-            if key != "latent_avg":
-                copied.append(key)
-    if is_style_based(student) and not copied:
-        raise ValueError(
-            f"student_init=random_synthesis: no mapping tensors match prefixes {list(mapping_prefixes)}"
-        )
-    load_state_dict_strict(fresh, state, "random-synthesis student")
-    return fresh.to(next(student.parameters()).device).train(student.training)
 
 
 def _parser_network(width: int = 16) -> nn.Sequential:
@@ -172,138 +140,47 @@ class EmbeddedFaceMask(ContentMask):
 class CAGANModule(CompressionModule):
     """CAGAN distillation (see the module docstring for the recipe and its references).
 
-    Args (beyond :class:`~lightning_gancomp.methods.base.CompressionModule`):
+    Args (beyond :class:`~lightning_gancomp.methods.compression.CompressionModule`, whose
+    teacher/student/discriminator construction and ``student_init`` it uses):
         kd_mask: content mask for content-aware KD, computed on the teacher image (e.g.
             ``FaceParserMask(mode="distillation")``); None = all ones (non-face data). Loss
             terms read it when configured with ``masked: true``.
-        student_init: ``"pruned_teacher"`` (default) or ``"random_synthesis"`` (teacher mapping,
-            random synthesis).
-        mapping_prefixes: state-dict prefixes of the mapping network kept by random_synthesis.
-        init_seed: seed of the random synthesis init.
         scorer / policy / rescale_equalized: the pruning recipe ``gancomp prune`` applies to the
             teacher (default: content-aware scores, uniform removal ratio 0.7, function-preserving
             equalized-lr rescale).
         eval_l1_samples: at ``test`` end, the mean L1 distance between teacher and student images
-            on shared z and noise over this many samples (DCP Fig. 4: 10,000); 0 = off.
+            on shared z over this many samples (DCP Fig. 4: 10,000); 0 = off.
+        eval_l1_share_noise: teacher and student also share the noise maps; False = each draws
+            its own, as the official ``get_recon.py``.
         eval_pr_samples: at ``test`` end, precision/recall of the student at every truncation ψ in
             ``eval_psis`` (DCP Fig. 3a: 0.5 … 1.0) with this many samples per ψ against the test
             set's real features (needs ``metrics`` with ``precision_recall``); 0 = off.
-
-    Networks given as an architecture *and* a ``*_path`` are built from the architecture (so
-    ``gancomp profile`` needs no file) and get the file's weights when a Trainer stage starts;
-    a file whose widths differ from the configured architecture is a one-line error. A path
-    alone is loaded at construction, as in the base class.
     """
 
     def __init__(
         self,
-        teacher: GanNet | None = None,
-        teacher_path: str | None = None,
-        student: GanNet | None = None,
-        student_path: str | None = None,
-        discriminator: GanNet | None = None,
-        discriminator_path: str | None = None,
         kd_mask: ContentMask | None = None,
-        student_init: StudentInit = "pruned_teacher",
-        mapping_prefixes: tuple[str, ...] = ("style.",),
-        init_seed: int = 0,
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
-        rescale_equalized: bool = True,
         eval_l1_samples: int = 0,
+        eval_l1_share_noise: bool = False,
         eval_pr_samples: int = 0,
         eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
         **kwargs: Any,
     ) -> None:
-        # An architecture *and* a path: the architecture is built now (so `gancomp profile` needs
-        # no file), the weights are loaded from the path when a Trainer stage starts (setup).
-        source_files = {"teacher": teacher_path, "student": student_path, "discriminator": discriminator_path}
-        weight_files = {
-            name: path
-            for name, net, path in (
-                ("teacher", teacher, teacher_path),
-                ("student", student, student_path),
-                ("discriminator", discriminator, discriminator_path),
-            )
-            if net is not None and path is not None
-        }
-        teacher_path = None if "teacher" in weight_files else teacher_path
-        student_path = None if "student" in weight_files else student_path
-        discriminator_path = None if "discriminator" in weight_files else discriminator_path
-        if student_init not in ("pruned_teacher", "random_synthesis"):
-            raise ValueError(
-                f"student_init must be 'pruned_teacher' or 'random_synthesis', got {student_init!r}"
-            )
+        # CAGAN's pruning recipe: content-aware scores, uniform removal ratio 0.7
         super().__init__(
-            teacher=teacher,
-            teacher_path=teacher_path,
-            student=student,
-            student_path=student_path,
-            discriminator=discriminator,
-            discriminator_path=discriminator_path,
+            scorer=scorer if scorer is not None else ContentAwareScorer(),
+            policy=policy if policy is not None else UniformPolicy(0.7),
             **kwargs,
         )
-        self.weight_files = weight_files
-        #: every configured weight file (also those loaded eagerly): `gancomp prune`/`export` use them
-        self.source_files = {k: v for k, v in source_files.items() if v is not None}
+        if self.teacher is None:
+            raise ValueError(f"{type(self).__name__} distils a teacher: give teacher or teacher_path")
         self.kd_mask = kd_mask
-        self.student_init = student_init
-        self.mapping_prefixes = tuple(mapping_prefixes)
-        self.init_seed = init_seed
-        # The pruning recipe of the method (`gancomp prune` reads it): CAGAN = content-aware
-        # scores + uniform removal ratio 0.7.
-        self.scorer = scorer if scorer is not None else ContentAwareScorer()
-        self.policy = policy if policy is not None else UniformPolicy(0.7)
-        self.rescale_equalized = rescale_equalized
         self.eval_l1_samples = eval_l1_samples
+        self.eval_l1_share_noise = eval_l1_share_noise
         self.eval_pr_samples = eval_pr_samples
         self.eval_psis = tuple(float(p) for p in eval_psis)
-        self._weights_ready = False
-        if not self.weight_files:
-            self.prepare_student()
-
-    def prepare_student(self) -> None:
-        """Apply ``student_init`` once the student holds its (pruned-teacher) weights."""
-        if self._weights_ready:
-            return
-        self._weights_ready = True
-        if self.student_init == "random_synthesis":
-            fresh = reinitialise_synthesis(
-                self.generator, self.teacher, self.mapping_prefixes, self.init_seed
-            )
-            self.generator.load_state_dict(fresh.state_dict())
-        if self.generator_ema is not None:
-            self.generator_ema.load_state_dict(self.generator.state_dict())
-
-    def load_weight_files(self) -> None:
-        """Load the weights of networks configured as architecture + path (strict, one line)."""
-        from lightning_gancomp.checkpoints import load_discriminator, load_generator
-
-        loaders = {"teacher": load_generator, "student": load_generator, "discriminator": load_discriminator}
-        targets = {"teacher": self.teacher, "student": self.generator, "discriminator": self.discriminator}
-        for name, path in self.weight_files.items():
-            loaded = loaders[name](os.path.expanduser(path))
-            target = targets[name]
-            # arguments left at None in the config (e.g. default widths) are not compared: the
-            # strict state-dict load below still checks every shape
-            differing = sorted(
-                k for k, v in target.config.items() if v is not None and loaded.config.get(k, v) != v
-            )
-            if type(loaded) is not type(target) or differing:
-                detail = "; ".join(
-                    f"{k}: file {loaded.config.get(k)} vs config {target.config[k]}" for k in differing[:2]
-                )
-                raise CheckpointMismatchError(
-                    f"{path}: holds a {type(loaded).__name__} that differs from the configured {name} "
-                    f"({type(target).__name__}){': ' + detail if detail else ''}"
-                )
-            load_state_dict_strict(target, loaded.state_dict(), path)
-
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if self.weight_files and not self._weights_ready:
-            self.load_weight_files()
-            self.prepare_student()
 
     def content_mask(self, ctx: LossContext, batch: Mapping[str, Tensor]) -> Tensor:
         """Content-aware KD mask: the parser's content region of the *teacher* image (official
@@ -326,11 +203,11 @@ class CAGANModule(CompressionModule):
 
     @torch.no_grad()
     def teacher_student_l1(self, num_samples: int, batch_size: int = 16) -> float:
-        """Mean |T(z) − S(z)| on shared z and noise maps (DCP's distortion measure)."""
+        """Mean |T(z) − S(z)| on shared z (DCP's distortion measure, ``metrics.perceptual``)."""
         from lightning_gancomp.metrics.perceptual import mean_l1_distance
 
         return mean_l1_distance(
-            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=True
+            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=self.eval_l1_share_noise
         )
 
     @torch.no_grad()

@@ -32,14 +32,10 @@ from lightning_gancomp.losses import (
     PathLengthPenalty,
     R1Penalty,
 )
-from lightning_gancomp.methods.base import (
-    AdversarialModule,
-    Phase,
-    generator_task,
-    is_style_based,
-)
+from lightning_gancomp.methods.engine import AdversarialModule, Phase
 from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import GanNet
+from lightning_gancomp.nets.contract import generator_task, is_style_based
 
 
 class GanModule(AdversarialModule):
@@ -52,7 +48,7 @@ class GanModule(AdversarialModule):
             generators, none otherwise (pass ``null`` to disable).
         use_default_regularizers: fill ``r1``/``path_length`` with the StyleGAN2 defaults when
             they are not given; set ``false`` to train without regularisation.
-        Other arguments as :class:`~lightning_gancomp.methods.base.AdversarialModule`.
+        Other arguments as :class:`~lightning_gancomp.methods.engine.AdversarialModule`.
     """
 
     def __init__(
@@ -127,7 +123,7 @@ class CycleGanModule(AdversarialModule):
         cycle: cycle-consistency term (λ = 10), applied to A→B→A and B→A→B.
         identity: identity term (0.5 · λ = 5), ``G_AB(b) ≈ b`` and ``G_BA(a) ≈ a``; None = off.
         pool_size: discriminator history size (50; 0 = off).
-        Others as :class:`~lightning_gancomp.methods.base.AdversarialModule` (no EMA by default).
+        Others as :class:`~lightning_gancomp.methods.engine.AdversarialModule` (no EMA by default).
     """
 
     def __init__(

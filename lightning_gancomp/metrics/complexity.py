@@ -20,10 +20,13 @@ import statistics
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from lightning_gancomp.nets.contract import example_inputs
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
 
 STYLE_CONV_KERNEL = 3
 RGB_CHANNELS = 3
@@ -97,33 +100,31 @@ def cagan_stylegan2_macs(
 def example_inputs_for(
     net: nn.Module, batch_size: int = 1, resolution: int | None = None, seed: int = 0
 ) -> tuple[torch.Tensor, ...]:
-    """Seeded inputs for one forward of a generator or discriminator, on the net's device.
+    """Seeded inputs for one forward of a generator or discriminator (``nets.contract``)."""
+    return example_inputs(net, batch_size, resolution, seed)
 
-    Generators by ``task``: unconditional ``(z,)``, conditional ``(z, y)``, image2image ``(x,)``
-    (``resolution`` px, default 256). Discriminators: ``(img,)`` at the net's resolution, plus
-    ``y`` when the net is class-conditional (has ``num_classes``).
-    """
-    param = next(iter(net.parameters()), None)
-    device = param.device if param is not None else torch.device("cpu")
-    rng = torch.Generator().manual_seed(seed)
-    role = getattr(net, "role", "generator")
-    num_classes = getattr(net, "num_classes", None)
 
-    def labels() -> torch.Tensor:
-        return torch.randint(0, int(num_classes), (batch_size,), generator=rng).to(device)
+MacConvention = Literal["cagan", "torchprofile"]
 
-    if role == "discriminator":
-        size = resolution or getattr(net, "resolution", None) or 256
-        img = torch.randn(batch_size, getattr(net, "in_channels", RGB_CHANNELS), size, size, generator=rng)
-        return (img.to(device), labels()) if num_classes else (img.to(device),)
-    task = getattr(net, "task", None)
-    if task == "image2image":
-        size = resolution or 256
-        return (torch.randn(batch_size, net.in_channels, size, size, generator=rng).to(device),)
-    if task in ("unconditional", "conditional"):
-        z = torch.randn(batch_size, net.z_dim, generator=rng).to(device)
-        return (z, labels()) if task == "conditional" else (z,)
-    raise TypeError(f"example_inputs_for: {type(net).__name__} declares no task/role to build inputs for")
+
+def mac_convention(net: nn.Module) -> MacConvention:
+    """The one place that decides which MAC count a network is reported in: CAGAN's analytic
+    count for StyleGAN2 generators (CAGAN / DCP tables), torchprofile otherwise (PPCD-GAN and
+    GAN Compression report torchprofile counts)."""
+    return "cagan" if isinstance(net, StyleGAN2Generator) else "torchprofile"
+
+
+def default_macs(net: nn.Module) -> tuple[int, MacConvention]:
+    """MACs of one generator forward (batch 1) in its family's convention, and the convention."""
+    convention = mac_convention(net)
+    if convention == "cagan":
+        return int(cagan_stylegan2_macs(net)), convention
+    was_training = net.training
+    net.eval()
+    try:
+        return int(torchprofile_macs(net, *example_inputs_for(net, batch_size=1))), convention
+    finally:
+        net.train(was_training)
 
 
 def _batched(inputs: tuple[Any, ...], batch_size: int) -> tuple[Any, ...]:

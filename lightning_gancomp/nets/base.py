@@ -134,6 +134,23 @@ class GanNet(nn.Module):
     config: dict[str, Any]
     #: "generator" or "discriminator"; used by checkpoint loaders for clear errors.
     role: ClassVar[str] = "generator"
+    #: What the net computes (the generator call contract, ``nets.contract``): ``G(z)``,
+    #: ``G(z, y)`` / ``D(img, y)`` with class labels, or ``G(x)`` image-to-image.
+    task: ClassVar[Literal["unconditional", "conditional", "image2image"]] = "unconditional"
+    #: StyleGAN-like: ``mapping(z) -> w``, ``n_latent`` style inputs, ``forward(w_plus,
+    #: input_is_latent=True)``.
+    style_based: ClassVar[bool] = False
+    #: Image channels read (discriminators, image-to-image generators); nets set their own.
+    in_channels: int = 3
+
+    def distillation_points(self) -> list[str]:
+        """Submodule names whose outputs feature distillation compares (shallow to deep)."""
+        return []
+
+    def example_resolution(self) -> int:
+        """Image size of example inputs (profiling, export checks): the configured
+        ``resolution``, else 256 (the pix2pix/CycleGAN benchmark size)."""
+        return int(self.config.get("resolution") or 256)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,12 +27,10 @@ MacCounter = Callable[[GanNet], int]
 
 
 def default_mac_counter(net: GanNet) -> int:
-    """CAGAN's convention for StyleGAN2 generators, torchprofile for everything else."""
+    """MACs in the family's convention (``metrics.complexity.mac_convention``)."""
     from lightning_gancomp.metrics import complexity  # metrics depend on nets only; import on use
 
-    if type(net).__name__ == "StyleGAN2Generator":
-        return int(complexity.cagan_stylegan2_macs(net))
-    return int(complexity.torchprofile_macs(net, *complexity.example_inputs_for(net, batch_size=1)))
+    return complexity.default_macs(net)[0]
 
 
 def _build(net: GanNet, config: Mapping[str, Any], on_meta: bool) -> GanNet:

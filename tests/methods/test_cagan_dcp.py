@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from lightning_gancomp.data import UnconditionalDataModule
 from lightning_gancomp.losses import LPIPSLoss, PixelLoss
-from lightning_gancomp.methods.cagan import CAGANModule, reinitialise_synthesis
+from lightning_gancomp.methods.cagan import CAGANModule
+from lightning_gancomp.methods.compression import reinitialise_synthesis
 from lightning_gancomp.methods.dcp import DCPModule, main_directions, relation_loss, similarity_matrix
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from lightning_gancomp.pruning.importance import ContentMask, RandomScorer

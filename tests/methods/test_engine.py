@@ -16,13 +16,15 @@ from _tiny import (
     tiny_discriminator,
     tiny_stylegan2,
 )
+from PIL import Image
 
 from lightning_gancomp.callbacks import GanCheckpoint, SampleGrid
+from lightning_gancomp.callbacks.grids import LABEL_WIDTH, PAD
 from lightning_gancomp.checkpoints import load_discriminator, load_generator
 from lightning_gancomp.losses import FeatureDistillation, PathLengthPenalty, PixelLoss, R1Penalty
 from lightning_gancomp.methods import AdversarialModule, CompressionModule, NonFiniteLossError
-from lightning_gancomp.methods.base import style_w_plus
 from lightning_gancomp.nets.base import CheckpointMismatchError
+from lightning_gancomp.nets.contract import style_w_plus
 
 
 def compression(**kwargs):
@@ -193,8 +195,8 @@ def test_conditional_generator_and_discriminator_get_labels():
     trainer.fit(module, DictDataModule(kind="conditional"))
     inputs = module.sample_inputs(64)
     assert inputs.label is not None and set(inputs.label.tolist()) == {0, 1, 2}
-    grid, _ = module.grid_images()
-    assert grid.shape == (16, 3, 8, 8)
+    ((label, grid),) = module.grid_rows()
+    assert label == "generated" and grid.shape == (16, 3, 8, 8)
 
 
 def test_image_to_image_compression_with_pair_discriminator(tmp_path):
@@ -213,12 +215,18 @@ def test_image_to_image_compression_with_pair_discriminator(tmp_path):
     g_params = {id(p) for p in trainer.optimizers[0].param_groups[0]["params"]}
     assert {id(p) for p in module.generator_losses[2].parameters()} <= g_params  # adaptors trained with G
     assert set(trainer.callback_metrics) >= {"train/g/rec_l1", "train/g/kd_l1", "train/g/kd_feat_l2"}
-    images, per_row = module.grid_images()
-    assert per_row == 3 and images.shape[0] == 3 * 4  # input | teacher | student for each of 4 inputs
+    rows = module.grid_rows()
+    assert [label for label, _ in rows] == ["input", "teacher", "student"]
+    assert all(images.shape == (4, 3, 8, 8) for _, images in rows)
     assert os.path.isfile(grid_cb.last_path)
+    real = Image.open(os.path.join(os.path.dirname(grid_cb.last_path), "real.png"))
+    # 8-px images shown at 64 px: labelled input and real rows of 4 images
+    assert real.size == (LABEL_WIDTH + 8 * (64 + PAD) + PAD, 2 * (64 + PAD) + PAD)
 
 
 class CountingMetrics:
+    needs_real_images = True
+
     """Stands in for GenerativeMetrics: records what the module feeds it."""
 
     def __init__(self):
@@ -269,12 +277,17 @@ def test_teacher_or_student_file_paths(tmp_path):
         discriminator=tiny_discriminator(),
     )
     assert module.teacher.config["channels"] == [8] * 4 and module.student.config["channels"] == [4] * 4
-    with pytest.raises(ValueError, match="either teacher or teacher_path"):
-        CompressionModule(
-            teacher=tiny_stylegan2(),
-            teacher_path=str(tmp_path / "teacher.pt"),
-            discriminator=tiny_discriminator(),
-        )
+    # architecture + file: built now (profile needs no file), the file's weights come at setup
+    deferred = CompressionModule(
+        teacher=tiny_stylegan2(8),
+        teacher_path=str(tmp_path / "teacher.pt"),
+        discriminator=tiny_discriminator(),
+    )
+    stored = load_generator(str(tmp_path / "teacher.pt")).state_dict()
+    assert not torch.equal(deferred.teacher.conv1.conv.weight, stored["conv1.conv.weight"])
+    deferred.setup("fit")
+    assert all(torch.equal(v, stored[k]) for k, v in deferred.teacher.state_dict().items())
+    assert deferred.source_file("teacher") == str(tmp_path / "teacher.pt")
 
 
 def test_periodic_evaluation_callback_every_n_batches_leaves_training_rng_alone():

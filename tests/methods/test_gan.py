@@ -6,8 +6,7 @@ from _tiny import TinyCondDiscriminator, TinyCondGenerator, quiet_trainer, tiny_
 
 from lightning_gancomp.data import UnconditionalDataModule
 from lightning_gancomp.losses import HingeLoss, NonSaturatingLoss, PathLengthPenalty, R1Penalty
-from lightning_gancomp.methods import GanModule
-from lightning_gancomp.methods.base import STYLEGAN2_EMA_DECAY
+from lightning_gancomp.methods import STYLEGAN2_EMA_DECAY, GanModule
 
 
 def test_stylegan2_recipe_defaults():

@@ -156,6 +156,7 @@ class ToyStyleGenerator(GanNet):
     """
 
     task = "unconditional"
+    style_based = True
 
     def __init__(self, channels: list[int] | None = None, z_dim: int = 8, w_dim: int = 8) -> None:
         super().__init__()
@@ -371,6 +372,7 @@ class PlantedDiversityGenerator(GanNet):
     """
 
     task = "unconditional"
+    style_based = True
 
     def __init__(self, z_dim: int = 8, hidden: int = 8, n_driven: int = 4, resolution: int = 8) -> None:
         super().__init__()
