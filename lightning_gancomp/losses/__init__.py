@@ -4,7 +4,13 @@ from lightning_gancomp.losses.adversarial import AdversarialLoss, HingeLoss, LSG
 from lightning_gancomp.losses.attention import AttentionDistillation
 from lightning_gancomp.losses.base import LossContext, LossTerm, MissingLossInputError, masked
 from lightning_gancomp.losses.cycle import CycleConsistencyLoss, IdentityLoss
-from lightning_gancomp.losses.distillation import FeatureDistillation, LPIPSLoss, PixelLoss, build_lpips
+from lightning_gancomp.losses.distillation import (
+    FeatureDistillation,
+    IntermediateRGBLoss,
+    LPIPSLoss,
+    PixelLoss,
+    build_lpips,
+)
 from lightning_gancomp.losses.regularizers import PathLengthPenalty, R1Penalty
 from lightning_gancomp.losses.sparsity import ProgressivePruningLoss
 
@@ -22,6 +28,7 @@ __all__ = [
     "MissingLossInputError",
     "NonSaturatingLoss",
     "PathLengthPenalty",
+    "IntermediateRGBLoss",
     "PixelLoss",
     "ProgressivePruningLoss",
     "R1Penalty",
