@@ -244,6 +244,8 @@ class BigGANGenerator(GanNet):
     #: residual block class (PPCD-GAN's PP-Res student substitutes a subclass with masks)
     block_class: ClassVar[type[BigGANGBlock]] = BigGANGBlock
 
+    initialisation_arguments: ClassVar[tuple[str, ...]] = ("init",)  # official files say init: none
+
     def __init__(
         self,
         resolution: Literal[32, 64, 128, 256, 512] = 128,
@@ -463,6 +465,8 @@ class BigGANDiscriminator(GanNet):
 
     role: ClassVar[str] = "discriminator"
     task: ClassVar[str] = "conditional"  # projection D reads class labels
+
+    initialisation_arguments: ClassVar[tuple[str, ...]] = ("init",)  # official files say init: none
 
     def __init__(
         self,
