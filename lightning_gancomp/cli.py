@@ -256,7 +256,17 @@ def find_user_error(exc: BaseException) -> BaseException | None:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point ``gancomp``."""
+    """Console entry point ``gancomp``.
+
+    ``gancomp compare`` is dispatched before LightningCLI: a comparison config names several
+    method configs and runs each through this same CLI (``commands.compare``), so it is not one
+    LightningModule/Trainer config that LightningCLI could parse.
+    """
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["compare"]:
+        from lightning_gancomp.commands.compare import compare_main
+
+        return compare_main(argv[1:])
     try:
         run_cli(args)
     except Exception as exc:  # noqa: BLE001 - only bad-input errors are turned into one line
