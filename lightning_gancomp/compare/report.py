@@ -225,9 +225,18 @@ def render_html(
         parts.append(
             f"<h3>{html.escape(arm)}</h3><p>config: <code>{html.escape(result['config'])}</code></p>"
         )
-        parts.append(f"<pre>{commands}</pre>")
+        parts.append(f"<pre>{commands}</pre>{config_details(result['config'])}")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def config_details(path: str) -> str:
+    """The arm's complete config, folded (the report stays readable without its run folder)."""
+    if not os.path.isfile(path):
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        text = html.escape(handle.read())
+    return f"<details><summary>{html.escape(os.path.basename(path))}</summary><pre>{text}</pre></details>"
 
 
 def write_report(spec: CompareSpec) -> dict[str, str]:
