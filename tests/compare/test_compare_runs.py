@@ -195,3 +195,23 @@ def test_report_html_images_exist_and_render(finished, tmp_path):
     pixels = Image.open(shot).convert("L")
     low, high = pixels.getextrema()
     assert high - low > 100  # the page drew tables and images, not a blank canvas
+
+
+def test_wandb_gets_the_report_table_and_figures(finished, monkeypatch):
+    import dataclasses
+    import glob
+
+    from lightning_gancomp.compare.report import table_rows
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    spec = dataclasses.replace(load_spec(finished), wandb={"mode": "offline", "project": "test"})
+    write_report(spec)
+    run = sorted(glob.glob(os.path.join(spec.output_dir, "wandb", "offline-run-*")))[-1]
+    (table_file,) = glob.glob(os.path.join(run, "files", "media", "table", "compare", "half_*.table.json"))
+    with open(table_file) as handle:
+        logged = json.load(handle)
+    teacher, tables = budget_tables(spec)
+    expected = table_rows(tables[0], teacher)
+    assert logged["columns"] == expected[0] and logged["data"] == expected[1:]
+    images = glob.glob(os.path.join(run, "files", "media", "images", "compare", "*.png"))
+    assert len(images) == 3  # FID vs MACs, training curves, samples (latency is off in the tiny run)
