@@ -105,3 +105,17 @@ def test_best_and_within_noise_marks_follow_the_standard_error():
 def test_one_seed_has_no_noise_estimate():
     assert not within_noise(Summary([1.0]), Summary([1.0, 1.1]))
     assert within_noise(Summary([1.0, 1.2]), Summary([1.1, 1.3]))
+
+
+def test_horse2zebra_method_config_parses_with_the_cli():
+    from lightning_gancomp.compare.compose import printed_config
+
+    config = printed_config(
+        [os.path.join(REPO, "configs", "compare", "methods", "horse2zebra_distill.yaml")], [], "h2z"
+    )
+    args = config["model"]["init_args"]
+    assert config["model"]["class_path"] == "lightning_gancomp.methods.CompressionModule"
+    assert args["teacher"]["init_args"]["n_blocks"] == 9 and args["adversarial"]["class_path"].endswith(
+        "LSGANLoss"
+    )
+    assert [loss["init_args"]["weight"] for loss in args["losses"]] == [10.0, 0.01]
