@@ -119,3 +119,19 @@ def test_horse2zebra_method_config_parses_with_the_cli():
         "LSGANLoss"
     )
     assert [loss["init_args"]["weight"] for loss in args["losses"]] == [10.0, 0.01]
+
+
+def test_a_method_config_that_does_not_parse_is_one_line_naming_the_method(tmp_path):
+    from lightning_gancomp.compare.compose import arms_of, compose_arm
+
+    config = {
+        **MINIMAL,
+        "methods": {"l1": {"config": os.path.join(REPO, "configs/distill/stylegan2_embedded.yaml")}},
+    }
+    config["methods"]["l1"]["overrides"] = ["--model.init_args.no_such_argument=1"]
+    spec = load_spec(write(tmp_path, config))
+    with pytest.raises(CompareConfigError) as error:
+        compose_arm(spec, spec.methods[0], arms_of(spec)[0], 0.5)
+    message = str(error.value)
+    assert message.startswith(f"{spec.source}: methods.l1: ") and "no_such_argument" in message
+    assert "\n" not in message
