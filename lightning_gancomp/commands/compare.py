@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def compare_main(argv: Sequence[str]) -> None:
     """``gancomp compare`` (dispatched by ``cli.main`` before LightningCLI)."""
+    from lightning_gancomp.callbacks.guard import RunInterrupted
     from lightning_gancomp.compare.report import write_report
 
     options = build_parser().parse_args(list(argv))
@@ -154,6 +155,9 @@ def compare_main(argv: Sequence[str]) -> None:
         if not options.dry_run:
             paths = write_report(spec)
             print(f"report: {paths['md']} and {paths['html']}")
+    except RunInterrupted as stop:  # SIGTERM / Ctrl+C: the arm wrote its checkpoint, rerun resumes
+        sys.stderr.write(f"gancomp: error: {stop} (rerun `gancomp compare -c {options.config}` to resume)\n")
+        sys.exit(stop.exit_code)
     except COMPARE_ERRORS as exc:
         if os.environ.get("GANCOMP_DEBUG"):
             raise

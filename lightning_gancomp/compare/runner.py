@@ -57,7 +57,7 @@ class Step:
 
 def run_step(step: Step, arm: str, log: Log) -> None:
     """Run one ``gancomp`` command in this process; bad input becomes an :class:`ArmError`."""
-    from lightning_gancomp.cli import find_user_error, one_line, run_cli
+    from lightning_gancomp.cli import error_message, find_user_error, one_line, run_cli
 
     log(f"[{arm}] {step.command}")
     try:
@@ -70,7 +70,7 @@ def run_step(step: Step, arm: str, log: Log) -> None:
         culprit = find_user_error(exc)
         if culprit is None:
             raise
-        raise ArmError(f"arm {arm} ({step.name}): {one_line(str(culprit))}") from exc
+        raise ArmError(f"arm {arm} ({step.name}): {one_line(error_message(culprit))}") from exc
 
 
 # -- files of an arm -------------------------------------------------------------------------------
