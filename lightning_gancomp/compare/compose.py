@@ -221,8 +221,9 @@ def arm_trainer(config: dict[str, Any], spec: CompareSpec, run_dir: str) -> None
 def arm_model(model: dict[str, Any], spec: CompareSpec, arm: Arm, ratio: float | None) -> None:
     """Teacher, discriminator, student file, pruning ratio and metrics of one arm."""
     args = model.setdefault("init_args", {})
-    args["teacher"] = copy.deepcopy(spec.teacher.architecture)
-    args["teacher_path"] = spec.teacher.path
+    if "teacher_path" in args:  # teacher-free methods (CoroNet) take none
+        args["teacher"] = copy.deepcopy(spec.teacher.architecture)
+        args["teacher_path"] = spec.teacher.path
     if args.get("discriminator_path"):  # the method starts from the teacher's D: the compared one
         args["discriminator_path"] = spec.teacher.discriminator_path or spec.teacher.path
     if arm.pruned_path is not None:
