@@ -48,6 +48,9 @@ def metric_vs(
         return None
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_key.split(".")[-1].upper())
+    means = [row.summaries[y_key].mean for t in tables for row in t.rows if y_key in row.summaries]
+    if min(means) > 0 and max(means) / min(means) > 20:  # orders of magnitude apart: keep close ones legible
+        axes.set_yscale("log")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     return _save(figure, path)
