@@ -9,7 +9,8 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = sorted(
     os.path.relpath(p, REPO)
-    for p in glob.glob(os.path.join(REPO, "configs", "*", "*_0.[57].yaml"))
+    for family in ("cagan", "dcp")
+    for p in glob.glob(os.path.join(REPO, "configs", family, "*_0.[57].yaml"))
     if "sngan" not in p
 )
 
