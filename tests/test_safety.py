@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -37,12 +36,13 @@ from lightning_gancomp.commands.prune import PruneError, check_student_plan, pru
 from lightning_gancomp.data import DatasetError, UnconditionalDataModule
 from lightning_gancomp.data.sources import ImageFolderDataset
 from lightning_gancomp.data.transforms import StyleGAN2Transform, decode_image
+from lightning_gancomp.methods import CompressionModule
 from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.metrics.features import VGG16FeatureExtractor, weights_only_torch_loads
 from lightning_gancomp.metrics.image_metrics import real_stats_cache_path
 from lightning_gancomp.nets.base import net_payload
 from lightning_gancomp.nets.pix2pix import ResnetGenerator
-from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
+from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from lightning_gancomp.pruning.importance import L1Scorer
 from lightning_gancomp.pruning.plan import PlanError, PruningPlan, UniformPolicy
 from lightning_gancomp.stored_config import compare_stored_hyperparameters
@@ -383,8 +383,11 @@ def test_prune_writes_student_and_plan_together_and_plan_knows_its_student(
     os.replace(other / "s.ckpt", student)  # a student from another run beside the old plan
     with pytest.raises(PlanError, match="another student than .*s.ckpt"):
         PruningPlan.load(plan, student=student)
+    method = CompressionModule(
+        student_path=str(student), discriminator=StyleGAN2Discriminator(32, channels=[8] * 4)
+    )
     with pytest.raises(PlanError, match="different prune runs"):
-        check_student_plan(SimpleNamespace(source_file={"student": str(student)}.get))
+        check_student_plan(method)  # what the CLI runs for the configured student_path
 
 
 def test_prune_refuses_outputs_over_the_teacher_before_scoring(teacher_file, tmp_path):
