@@ -222,6 +222,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lightning_gancomp.methods import NonFiniteLossError
     from lightning_gancomp.metrics import FeatureExtractorUnavailableError
     from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
+    from lightning_gancomp.pruning.hyper import HyperNetworkError
+    from lightning_gancomp.pruning.mac_model import MacModelError
 
     return (
         ConfigError,
@@ -233,6 +235,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
         NonFiniteLossError,
         FeatureExtractorUnavailableError,
         FileNotFoundError,
+        HyperNetworkError,
+        MacModelError,
     )
 
 
