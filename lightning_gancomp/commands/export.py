@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_gancomp.atomic import atomic_path
+from lightning_gancomp.atomic import atomic_paths, check_writable
 from lightning_gancomp.checkpoints import load_generator, save_generator
 from lightning_gancomp.commands.prune import compression_method
 from lightning_gancomp.methods.engine import AdversarialModule
@@ -53,6 +53,42 @@ class ExportResult:
     torchscript: str | None
     max_diff_plain: float
     max_diff_torchscript: float | None
+    onnx: str | None = None
+    max_diff_onnx: float | None = None
+
+
+class ExportError(ValueError):
+    """Bad ``gancomp export`` arguments (same file in and out, batch size < 1)."""
+
+
+def check_export_arguments(
+    checkpoint: str, output: str, torchscript: str | None, torchscript_batch_size: int
+) -> None:
+    """Everything that can be refused before the checkpoint is read or a file is touched."""
+    if torchscript is not None and torchscript_batch_size < 1:
+        raise ExportError(f"--torchscript_batch_size must be >= 1, got {torchscript_batch_size}")
+    outputs = {"--output": output} | ({"--torchscript": torchscript} if torchscript else {})
+    for flag, path in outputs.items():
+        if os.path.abspath(path) == os.path.abspath(checkpoint):
+            raise ExportError(f"{flag} {path} is the input --checkpoint: exporting over it would destroy it")
+    if torchscript is not None and os.path.abspath(torchscript) == os.path.abspath(output):
+        raise ExportError(f"--torchscript and --output are the same file {output}")
+    for flag, path in outputs.items():
+        check_writable(path, flag)
+
+
+def _max_diff(net: nn.Module, expected: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> float:
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return (net(*inputs) - expected).abs().max().item()
+
+
+def _trace(reference: DeterministicGenerator, inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.jit.trace(reference, inputs, check_trace=False)
 
 
 def export(
@@ -63,50 +99,73 @@ def export(
     torchscript_batch_size: int = 1,
     check_tolerance: float = 1e-5,
     log: Callable[[str], None] = print,
+    onnx: str | None = None,
+    onnx_resolution: int = 256,
 ) -> ExportResult:
     """Write the checkpoint's generator (G-EMA unless ``key`` says otherwise) as a plain file.
 
     ``torchscript``: also write a traced module (inputs: z, or z and labels, or an image; the
     StyleGAN2 trace uses the stored noise buffers). A trace records shapes: StyleGAN2's
     modulated convs fold the batch into conv groups, so the module runs at
-    ``torchscript_batch_size`` only. Both files are reloaded and compared with the checkpoint's
-    generator; a difference above ``check_tolerance`` is an error.
+    ``torchscript_batch_size`` only. ``onnx``: also write an ONNX file with a dynamic batch
+    (image2image inputs at ``onnx_resolution`` px), checked in ONNX Runtime against PyTorch (max
+    abs diff ≤ 1e-4; :mod:`lightning_gancomp.commands.onnx_export`).
+
+    Every file is written to a temporary, reloaded and compared with the checkpoint's generator
+    (a difference above the tolerance is an error), and all are moved into place only when every
+    step succeeded: a failure leaves existing files untouched.
     """
+    check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
     net = (load_generator(checkpoint, key=key) if key else load_generator(checkpoint)).cpu().eval()
-    save_generator(net, output)
-    inputs = example_inputs(net)
-    reference = DeterministicGenerator(net)
-    with torch.no_grad():
-        expected = reference(*inputs)
-        plain = DeterministicGenerator(load_generator(output).eval())(*inputs)
-    max_plain = (plain - expected).abs().max().item()
-    if max_plain > check_tolerance:
-        raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
-    max_script = None
-    if torchscript is not None:
-        inputs = example_inputs(net, batch=torchscript_batch_size)
-        with torch.no_grad():
-            expected = reference(*inputs)
-        with torch.no_grad(), warnings.catch_warnings():
-            # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(reference, inputs, check_trace=False)
-        with atomic_path(torchscript) as tmp:
-            traced.save(tmp)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            scripted = torch.jit.load(torchscript)(*inputs)
-        max_script = (scripted - expected).abs().max().item()
-        if max_script > check_tolerance:
-            raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
+    extras = [path for path in (torchscript, onnx) if path is not None]
+    with atomic_paths(output, *extras) as temporaries:
+        named = dict(zip([output, *extras], temporaries, strict=True))
+        max_plain = _write_plain(net, named[output], check_tolerance, f"{output}: reloaded generator")
+        max_script = None
+        if torchscript is not None:
+            max_script = _write_torchscript(net, named[torchscript], torchscript_batch_size, check_tolerance)
+        onnx_result = None
+        if onnx is not None:
+            from lightning_gancomp.commands.onnx_export import export_onnx
+
+            onnx_result = export_onnx(net, named[onnx], resolution=onnx_resolution, log=lambda _: None)
     log(f"exported {type(net).__name__} ({count_params(net):,} params) to {output}")
-    if torchscript is not None:
-        log(f"TorchScript {torchscript} traced for batch size {torchscript_batch_size}")
     log(f"reload check: max |diff| {max_plain:.3g}")
     if torchscript is not None:
-        log(f"TorchScript {torchscript}: max |diff| {max_script:.3g}")
-    return ExportResult(net, output, torchscript, max_plain, max_script)
+        log(f"TorchScript {torchscript} (batch size {torchscript_batch_size}): max |diff| {max_script:.3g}")
+    if onnx_result is not None:
+        log(
+            f"ONNX {onnx}: inputs {onnx_result.input_names}, dynamic batch; "
+            f"ONNX Runtime vs PyTorch max |diff| {onnx_result.max_abs_diff:.3g}"
+        )
+    diff_onnx = onnx_result.max_abs_diff if onnx_result else None
+    return ExportResult(net, output, torchscript, max_plain, max_script, onnx, diff_onnx)
+
+
+def _write_plain(net: GanNet, path: str, tolerance: float, what: str) -> float:
+    save_generator(net, path)
+    inputs = example_inputs(net)
+    with torch.no_grad():
+        expected = DeterministicGenerator(net)(*inputs)
+    diff = _max_diff(DeterministicGenerator(load_generator(path).eval()), expected, inputs)
+    if diff > tolerance:
+        raise RuntimeError(f"{what} differs by {diff:.3g}")
+    return diff
+
+
+def _write_torchscript(net: GanNet, path: str, batch_size: int, tolerance: float) -> float:
+    reference = DeterministicGenerator(net)
+    inputs = example_inputs(net, batch=batch_size)
+    with torch.no_grad():
+        expected = reference(*inputs)
+    _trace(reference, inputs).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.load(path)
+    diff = _max_diff(scripted, expected, inputs)
+    if diff > tolerance:
+        raise RuntimeError(f"TorchScript output differs by {diff:.3g}")
+    return diff
 
 
 def export_method(
@@ -117,6 +176,7 @@ def export_method(
     torchscript: str | None = None,
     torchscript_batch_size: int = 1,
     log: Callable[[str], None] = print,
+    onnx: str | None = None,
 ) -> ExportResult:
     """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file.
 
@@ -124,11 +184,14 @@ def export_method(
     ``materialise`` hook) exports the plain generator it stands for: the training checkpoint is
     loaded into the configured method (weights only) and materialised first.
     """
-    method = compression_method(model, "export") if isinstance(model, AdversarialModule) else None
-    checkpoint = checkpoint or (method.source_file("student") if method is not None else None)
+    if checkpoint is None:  # the default is the configured student: only compression methods have one
+        checkpoint = compression_method(model, "export without --checkpoint").source_file("student")
     if checkpoint is None:
-        raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
-    settings = dict(key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log)
+        raise ExportError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
+    check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
+    settings = dict(
+        key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log, onnx=onnx
+    )
     materialised = materialise_checkpoint(model, checkpoint) if key is None else None
     if materialised is None:
         return export(checkpoint, output, **settings)

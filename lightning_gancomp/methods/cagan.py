@@ -33,9 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from lightning_gancomp.atomic import atomic_torch_save
+from lightning_gancomp.caches import load_cached_weights
 from lightning_gancomp.losses import LossContext
 from lightning_gancomp.methods.compression import CompressionModule
-from lightning_gancomp.nets.base import load_state_dict_strict
 from lightning_gancomp.nets.contract import is_style_based
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
 from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
@@ -93,9 +93,8 @@ class EmbeddedFaceMask(ContentMask):
 
     def _load_or_train(self) -> nn.Sequential:
         network = _parser_network()
-        if os.path.isfile(self.cache_path):
-            load_state_dict_strict(network, torch.load(self.cache_path, weights_only=True), self.cache_path)
-            return network
+        if load_cached_weights(network, self.cache_path, "embedded face-mask network"):
+            return network  # a missing, unreadable or wrong-shaped cache is retrained and rewritten
         self._train(network)
         atomic_torch_save(network.state_dict(), self.cache_path)
         return network
@@ -149,7 +148,9 @@ class CAGANModule(CompressionModule):
             teacher (default: content-aware scores, uniform removal ratio 0.7, function-preserving
             equalized-lr rescale).
         eval_l1_samples: at ``test`` end, the mean L1 distance between teacher and student images
-            on shared z and noise over this many samples (DCP Fig. 4: 10,000); 0 = off.
+            on shared z over this many samples (DCP Fig. 4: 10,000); 0 = off.
+        eval_l1_share_noise: teacher and student also share the noise maps; False = each draws
+            its own, as the official ``get_recon.py``.
         eval_pr_samples: at ``test`` end, precision/recall of the student at every truncation ψ in
             ``eval_psis`` (DCP Fig. 3a: 0.5 … 1.0) with this many samples per ψ against the test
             set's real features (needs ``metrics`` with ``precision_recall``); 0 = off.
@@ -161,6 +162,7 @@ class CAGANModule(CompressionModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         eval_l1_samples: int = 0,
+        eval_l1_share_noise: bool = False,
         eval_pr_samples: int = 0,
         eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
         **kwargs: Any,
@@ -175,6 +177,7 @@ class CAGANModule(CompressionModule):
             raise ValueError(f"{type(self).__name__} distils a teacher: give teacher or teacher_path")
         self.kd_mask = kd_mask
         self.eval_l1_samples = eval_l1_samples
+        self.eval_l1_share_noise = eval_l1_share_noise
         self.eval_pr_samples = eval_pr_samples
         self.eval_psis = tuple(float(p) for p in eval_psis)
 
@@ -199,11 +202,11 @@ class CAGANModule(CompressionModule):
 
     @torch.no_grad()
     def teacher_student_l1(self, num_samples: int, batch_size: int = 16) -> float:
-        """Mean |T(z) − S(z)| on shared z and noise maps (DCP's distortion measure)."""
+        """Mean |T(z) − S(z)| on shared z (DCP's distortion measure, ``metrics.perceptual``)."""
         from lightning_gancomp.metrics.perceptual import mean_l1_distance
 
         return mean_l1_distance(
-            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=True
+            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=self.eval_l1_share_noise
         )
 
     @torch.no_grad()

@@ -20,6 +20,7 @@ lychenyoko/content-aware-gan-compression ``Util/pruning_util.py`` ``Get_Uniform_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -66,6 +67,9 @@ class PruningPlan:
     groups: dict[str, GroupPlan]
     scorer: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    #: ``{"file": name, "sha256": hex}`` of the student checkpoint written with this plan (prune
+    #: sets it), so a plan beside another student is detected (:meth:`check_student`).
+    student: dict[str, str] | None = None
 
     # -- views ----------------------------------------------------------------------------------
     def sizes(self) -> dict[str, int]:
@@ -114,6 +118,7 @@ class PruningPlan:
                 "widths_before": [g.size for g in self.groups.values()],
                 "widths_after": [g.kept for g in self.groups.values()],
             },
+            **({"student": dict(self.student)} if self.student else {}),
             "groups": {name: {"size": g.size, "keep": list(g.keep)} for name, g in self.groups.items()},
         }
 
@@ -150,6 +155,7 @@ class PruningPlan:
             groups=groups,
             scorer=dict(data.get("scorer", {})),
             policy=dict(data.get("policy", {})),
+            student=dict(data["student"]) if isinstance(data.get("student"), Mapping) else None,
         )
 
     @classmethod
@@ -165,15 +171,45 @@ class PruningPlan:
         atomic_write_text(self.to_json(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, net: GanNet | None = None) -> PruningPlan:
+    def load(
+        cls, path: str | os.PathLike, net: GanNet | None = None, student: str | os.PathLike | None = None
+    ) -> PruningPlan:
+        """Read a plan file; check it fits ``net`` and was written with the checkpoint ``student``."""
         path = os.fspath(path)
-        if not os.path.exists(path):
+        if not os.path.isfile(path):
             raise PlanError(f"plan file not found: {path}")
-        with open(path, encoding="utf-8") as fh:
-            plan = cls.from_json(fh.read(), path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{path}: cannot be read as a plan ({exc})") from exc
+        plan = cls.from_json(text, path)
         if net is not None:
             plan.validate(net, path)
+        if student is not None:
+            plan.check_student(student, path)
         return plan
+
+    def check_student(self, student: str | os.PathLike, source: str = "plan") -> None:
+        """PlanError unless ``student``'s bytes are those this plan was written with (plans
+        without a recorded checksum, from before it was recorded, are accepted)."""
+        if not self.student or "sha256" not in self.student:
+            return
+        actual = file_sha256(student)
+        if actual != self.student["sha256"]:
+            raise PlanError(
+                f"{source} was written with another student than {os.fspath(student)} (sha256 "
+                f"{self.student['sha256'][:12]}… recorded, {actual[:12]}… found): the two files come "
+                "from different prune runs; prune again or remove the stale plan"
+            )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_keep(name: str, keep: tuple[int, ...], size: int, min_size: int, source: str) -> None:
@@ -196,6 +232,22 @@ def kept_count(size: int, ratio: float, min_size: int = 1) -> int:
         raise PlanError(f"removal ratio must be in [0, 1), got {ratio}")
     removed = int(size * ratio)
     return max(size - removed, min(min_size, size))
+
+
+def round_kept(keep: int, size: int, multiple: int = 1) -> int:
+    """``keep`` rounded to the nearest multiple of ``multiple`` (ties up), within ``[multiple, size]``.
+
+    A speed option, not in any paper: convolution kernels (oneDNN's SIMD blocks, tensor cores) run
+    channel counts that are multiples of 8/16 at full width, so 154 → 160 can be as fast as 154 or
+    faster while keeping more channels (docs/speed.md has the measurements). ``multiple=1`` or a
+    group smaller than ``multiple`` leaves the count unchanged.
+    """
+    if multiple < 1:
+        raise PlanError(f"round_to must be >= 1, got {multiple}")
+    if multiple == 1 or size < multiple:
+        return keep
+    rounded = int(math.floor(keep / multiple + 0.5)) * multiple
+    return min(max(rounded, multiple), size)
 
 
 def top_indices(score: torch.Tensor, keep: int) -> tuple[int, ...]:
@@ -221,10 +273,16 @@ def _check_scores(groups: list[ChannelGroup], scores: Scores) -> None:
 
 
 def uniform_plan(
-    net: GanNet, scores: Scores, ratio: float, scorer: Mapping[str, Any] | None = None
+    net: GanNet,
+    scores: Scores,
+    ratio: float,
+    scorer: Mapping[str, Any] | None = None,
+    round_to: int = 1,
 ) -> PruningPlan:
     """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN, DCP)."""
-    return per_group_plan(net, scores, {}, default_ratio=ratio, scorer=scorer, policy_name="uniform")
+    return per_group_plan(
+        net, scores, {}, default_ratio=ratio, scorer=scorer, policy_name="uniform", round_to=round_to
+    )
 
 
 def per_group_plan(
@@ -234,8 +292,10 @@ def per_group_plan(
     default_ratio: float = 0.0,
     scorer: Mapping[str, Any] | None = None,
     policy_name: str = "per_group",
+    round_to: int = 1,
 ) -> PruningPlan:
-    """Per-group removal ratios (groups not named use ``default_ratio``)."""
+    """Per-group removal ratios (groups not named use ``default_ratio``); kept counts rounded by
+    :func:`round_kept` to a multiple of ``round_to``."""
     groups = net.channel_groups()
     _check_scores(groups, scores)
     unknown = set(ratios) - {g.name for g in groups}
@@ -244,10 +304,13 @@ def per_group_plan(
     plan_groups = {}
     for group in groups:
         keep = kept_count(group.size, ratios.get(group.name, default_ratio), group.min_size)
+        keep = max(round_kept(keep, group.size, round_to), min(group.min_size, group.size))
         plan_groups[group.name] = GroupPlan(group.size, top_indices(scores[group.name], keep))
     policy: dict[str, Any] = {"name": policy_name, "ratio": default_ratio}
     if ratios:
         policy["ratios"] = dict(ratios)
+    if round_to != 1:
+        policy["round_to"] = round_to
     return PruningPlan(type(net).__name__, plan_groups, dict(scorer or {}), policy)
 
 
@@ -274,6 +337,7 @@ def global_plan(
     ratio: float | None = None,
     normalise: Normalisation = "mean",
     scorer: Mapping[str, Any] | None = None,
+    round_to: int = 1,
 ) -> PruningPlan:
     """One threshold for all groups: keep channels whose normalised score ≥ threshold.
 
@@ -300,9 +364,12 @@ def global_plan(
         passing_masks = [normed[g.name] >= threshold for g in groups]
     plan_groups = {}
     for group, passing in zip(groups, passing_masks):
-        keep = max(int(passing.sum()), min(group.min_size, group.size))
+        keep = round_kept(int(passing.sum()), group.size, round_to)
+        keep = max(keep, min(group.min_size, group.size))
         plan_groups[group.name] = GroupPlan(group.size, top_indices(normed[group.name], keep))
     policy = {"name": "global", "threshold": threshold, "ratio": ratio, "normalise": normalise}
+    if round_to != 1:
+        policy["round_to"] = round_to
     return PruningPlan(type(net).__name__, plan_groups, dict(scorer or {}), policy)
 
 
@@ -335,14 +402,19 @@ class PruningPolicy:
 
 
 class UniformPolicy(PruningPolicy):
-    """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default)."""
+    """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default).
 
-    def __init__(self, ratio: float = 0.7) -> None:
+    ``round_to`` (every policy): round kept counts to a multiple (8 or 16) for speed; 1 = the
+    official counts.
+    """
+
+    def __init__(self, ratio: float = 0.7, round_to: int = 1) -> None:
         kept_count(2, ratio)  # validates the range
-        self.ratio = ratio
+        round_kept(1, 1, round_to)
+        self.ratio, self.round_to = ratio, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
-        return uniform_plan(net, scores, self.ratio, scorer)
+        return uniform_plan(net, scores, self.ratio, scorer, round_to=self.round_to)
 
     def widths(self, net: GanNet) -> dict[str, int]:
         return {g.name: kept_count(g.size, self.ratio, g.min_size) for g in net.channel_groups()}
@@ -351,12 +423,15 @@ class UniformPolicy(PruningPolicy):
 class PerGroupPolicy(PruningPolicy):
     """Per-group removal ratios; groups not named use ``default_ratio``."""
 
-    def __init__(self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0) -> None:
+    def __init__(
+        self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0, round_to: int = 1
+    ) -> None:
+        round_kept(1, 1, round_to)
         self.ratios = dict(ratios or {})
-        self.default_ratio = default_ratio
+        self.default_ratio, self.round_to = default_ratio, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
-        return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer)
+        return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer, round_to=self.round_to)
 
     def widths(self, net: GanNet) -> dict[str, int]:
         return {
@@ -369,11 +444,22 @@ class GlobalPolicy(PruningPolicy):
     """One threshold over normalised scores of all groups (or the global removal ``ratio``)."""
 
     def __init__(
-        self, threshold: float | None = None, ratio: float | None = None, normalise: Normalisation = "mean"
+        self,
+        threshold: float | None = None,
+        ratio: float | None = None,
+        normalise: Normalisation = "mean",
+        round_to: int = 1,
     ) -> None:
-        self.threshold, self.ratio, self.normalise = threshold, ratio, normalise
+        round_kept(1, 1, round_to)
+        self.threshold, self.ratio, self.normalise, self.round_to = threshold, ratio, normalise, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
         return global_plan(
-            net, scores, threshold=self.threshold, ratio=self.ratio, normalise=self.normalise, scorer=scorer
+            net,
+            scores,
+            threshold=self.threshold,
+            ratio=self.ratio,
+            normalise=self.normalise,
+            scorer=scorer,
+            round_to=self.round_to,
         )
