@@ -76,3 +76,11 @@ def test_coronet_config_trains_one_batch_shrunk(config, tmp_path, capsys, monkey
     (step,) = json.loads(record.read_text())
     assert step["batches_done"] == 1 and math.isfinite(step["train/g/total"])
     assert os.path.isfile(tmp_path / "run" / "student.pt")
+
+
+def test_a_bad_target_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join(REPO, "configs/coronet/pix2pix_embedded.yaml")
+    code, _, err = run_gancomp(["fit", "-c", path, "--model.init_args.target_ratio=1.5"], capsys)
+    assert code != 0
+    assert err.strip().splitlines()[-1] == "gancomp: error: target_ratio must be in (0, 1], got 1.5"

@@ -115,6 +115,15 @@ class CoroNetSearchMixin:
             self.hypers[name] = hyper
             self.searches[name] = ProximalSearch(hyper, target, sparsity, check_every)
 
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        if stage == "fit" and self.stage == "search" and world_size > 1:
+            raise HyperNetworkError(
+                f"CoroNet searches and fine-tunes in one Trainer on one device (the switch replaces the "
+                f"generator's parameters, which DDP cannot follow); got {world_size} processes"
+            )
+
     # -- engine hooks ------------------------------------------------------------------------------
     def run_student(self, net: nn.Module, inputs: GeneratorInputs, w_plus: Tensor | None = None) -> Tensor:
         """Search: the net with hypernetwork-generated conv weights; fine-tune: the plain net."""
