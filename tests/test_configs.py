@@ -191,3 +191,19 @@ def test_paper_runs_derive_the_student_from_the_ratio(capsys, tmp_path, monkeypa
         with open(path) as handle:
             init_args = ((yaml.safe_load(handle) or {}).get("model") or {}).get("init_args") or {}
         assert not (init_args.get("student") and init_args.get("policy")), f"{path}: widths next to a policy"
+
+
+@pytest.mark.parametrize("run", ["teacher/cyclegan_embedded.yaml", "teacher/pix2pix_embedded.yaml"])
+def test_image_to_image_teachers_use_the_official_linear_decay(run, capsys):
+    """junyanz lr_policy='linear': constant for n_epochs, then linear over n_epochs_decay, per
+    epoch, for G and D (offset 1: epoch_count = 1), scaled to the config's run length."""
+    code, out, err = run_gancomp(["fit", *run_args(run), "--print_config"], capsys)
+    assert code == 0, err[-2000:]
+    parsed = yaml.safe_load(out)
+    schedules = {
+        s["init_args"]["optimizer"]: s["init_args"] for s in parsed["model"]["init_args"]["schedules"]
+    }
+    assert sorted(schedules) == ["d", "g"]
+    for schedule in schedules.values():
+        assert schedule["offset"] == 1 and schedule["interval"] == "epoch"
+        assert schedule["constant"] + schedule["decay"] == parsed["trainer"]["max_epochs"]
