@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -104,21 +105,40 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - turned into one clear line
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"{path}: cannot be read as a weights-only PyTorch checkpoint ({first_line}). "
+            f"{path}: cannot be read as a weights-only PyTorch checkpoint ({load_error_reason(exc)}). "
             "Pickles that embed code (e.g. NVlabs .pkl) must be converted to a state dict first."
         ) from exc
 
 
-def detect_format(obj: Any) -> CheckpointFormat:
+def load_error_reason(exc: BaseException) -> str:
+    """One short clause saying why ``torch.load`` failed (torch's own messages span 10 lines).
+
+    A weights-only refusal names the global the file wanted to run (``GLOBAL builtins.exec``);
+    an empty file gives a bare ``EOFError``; a truncated one a zip "central directory" error.
+    """
+    text = str(exc).strip()
+    refused = re.search(r"Unsupported global: (GLOBAL \S+)", text)
+    if refused:
+        return f"it needs to run code ({refused.group(1)}), refused by the weights-only load"
+    if isinstance(exc, EOFError):
+        return "the file is empty or truncated"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory, not a file"
+    if "central directory" in text or "zip archive" in text:
+        return "the file is truncated or not a PyTorch checkpoint"
+    first_line = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def detect_format(obj: Any, source: str = "checkpoint") -> CheckpointFormat:
     _ensure_formats_loaded()
     for fmt in _FORMATS:
         if fmt.matches(obj):
             return fmt
     keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
     raise CheckpointError(
-        f"unrecognised checkpoint layout (top-level keys {keys}); known formats: "
+        f"{source}: unrecognised checkpoint layout (top-level keys {keys}); known formats: "
         + ", ".join(f.name for f in _FORMATS)
     )
 
@@ -126,7 +146,7 @@ def detect_format(obj: Any) -> CheckpointFormat:
 def convert_checkpoint(
     obj: Any, role: Role = "generator", source: str = "checkpoint", **overrides: Any
 ) -> Converted:
-    fmt = detect_format(obj)
+    fmt = detect_format(obj, source)
     try:
         return fmt.convert(obj, role, dict(overrides))
     except CheckpointMismatchError:
@@ -180,7 +200,12 @@ def _convert_own(obj: Any, role: Role, overrides: dict[str, Any]) -> Converted:
     payload = obj
     if not is_net_payload(obj):
         nets = obj.get("gancomp_nets", {})
-        wanted = overrides.pop("key", None) or ("g_ema" if role == "generator" else "d")
+        asked = overrides.pop("key", None)
+        if asked is not None and asked not in nets:
+            raise CheckpointError(
+                f"no network {asked!r} in this training checkpoint; it has: {', '.join(nets)}"
+            )
+        wanted = asked or ("g_ema" if role == "generator" else "d")
         if wanted not in nets:
             wanted = next((k for k, p in nets.items() if NET_REGISTRY[p["class"]].role == role), None)
         if wanted is None:

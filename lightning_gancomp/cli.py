@@ -28,9 +28,18 @@ from typing import Any, NoReturn
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO
+from lightning_gancomp.callbacks.guard import (
+    NonFiniteCheckpointError,
+    RunDirectoryLockedError,
+    RunGuard,
+    RunInterrupted,
+)
+from lightning_gancomp.callbacks.resume import ConfiguredOptimizerSettings
+from lightning_gancomp.checkpoints import CheckpointError
 
 #: Custom subcommands: method name on GancompTrainer → arguments the CLI fills in itself.
 EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
@@ -40,8 +49,93 @@ EXTRA_SUBCOMMANDS: dict[str, set[str]] = {
 }
 
 
+def weights_only_default(weights_only: bool | None) -> bool:
+    """``--weights_only`` unset means True: a checkpoint never runs pickled code unless the user
+    opts out explicitly (``--weights_only=false``) for a file they trust. Lightning's own default
+    for ``http(s)://`` paths is ``weights_only=False``."""
+    return True if weights_only is None else weights_only
+
+
 class GancompTrainer(pl.Trainer):
-    """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops."""
+    """``pl.Trainer`` plus the ``gancomp`` commands that are not training loops.
+
+    ``fit/validate/test/predict`` load ``ckpt_path`` weights-only unless ``weights_only=False``
+    is passed (:func:`weights_only_default`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not any(isinstance(callback, RunGuard) for callback in self.callbacks):
+            self.callbacks.insert(0, RunGuard())  # first: lock before any callback writes
+        if not any(isinstance(callback, ConfiguredOptimizerSettings) for callback in self.callbacks):
+            self.callbacks.append(ConfiguredOptimizerSettings())
+
+    @property
+    def run_guard(self) -> RunGuard:
+        return next(callback for callback in self.callbacks if isinstance(callback, RunGuard))
+
+    def fit(
+        self,
+        model: pl.LightningModule,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: pl.LightningDataModule | None = None,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+    ) -> None:
+        """Train ``model`` (Lightning's ``fit``).
+
+        Args:
+            model: the method to train.
+            train_dataloaders: Lightning's argument (the CLI uses ``datamodule``).
+            val_dataloaders: Lightning's argument (the CLI uses ``datamodule``).
+            datamodule: the data.
+            ckpt_path: checkpoint to resume from (local path or URL).
+            weights_only: unset = True: ``ckpt_path`` may hold only tensors and plain data.
+                ``--weights_only=false`` lets it run pickled code: only for a file you trust.
+        """
+        self.run_guard.lock(self)
+        try:
+            super().fit(
+                model,
+                train_dataloaders,
+                val_dataloaders,
+                datamodule,
+                ckpt_path,
+                weights_only_default(weights_only),
+            )
+        except SIGTERMException as stop:  # a SystemExit with status 0: a scheduler would see success
+            raise self.run_guard.interrupted() from stop
+        finally:
+            self.run_guard.release()
+
+    def validate(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: pl.LightningDataModule | None = None,
+        weights_only: bool | None = None,
+    ) -> Any:
+        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        return super().validate(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
+        )
+
+    def test(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: pl.LightningDataModule | None = None,
+        weights_only: bool | None = None,
+    ) -> Any:
+        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        return super().test(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
+        )
 
     def predict(
         self,
@@ -64,7 +158,9 @@ class GancompTrainer(pl.Trainer):
         ):
             datamodule.setup("test")
             dataloaders, datamodule = datamodule.test_dataloader(), None
-        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
+        return super().predict(
+            model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only_default(weights_only)
+        )
 
     def prune(
         self,
@@ -154,6 +250,37 @@ class GancompTrainer(pl.Trainer):
         return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
 
 
+def config_files(args: Any) -> list[str]:
+    """The existing files given to ``-c/--config`` in a command line (other forms: none)."""
+    if not isinstance(args, (list, tuple)):
+        return []
+    files = []
+    for index, arg in enumerate(args):
+        arg = str(arg)
+        if arg in ("-c", "--config") and index + 1 < len(args):
+            files.append(str(args[index + 1]))
+        elif arg.startswith("--config="):
+            files.append(arg.split("=", 1)[1])
+    return [path for path in files if os.path.isfile(path)]
+
+
+def yaml_problem(path: str) -> str | None:
+    """``<file>: malformed YAML at line L, column C: <problem>``, or None when it parses."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        return f"{path}: malformed YAML{where}: {problem}"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"{path}: cannot be read as a YAML config ({err})"
+    return None
+
+
 # -- parser: one clear line on bad input ----------------------------------------------------------
 class ConfigError(ValueError):
     """The command line or a config file is invalid (raised instead of exiting when asked)."""
@@ -202,9 +329,53 @@ class GancompCLI(LightningCLI):
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         super().__init__(*args, **kwargs)
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        # jsonargparse reports YAML syntax errors of a config file against "<unicode string>":
+        # read the config files first so the message names the file and line.
+        for path in config_files(sys.argv[1:] if args is None else args):
+            problem = yaml_problem(path)
+            if problem:
+                parser.error(problem)
+        super().parse_arguments(parser, args)
+
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaces LightningCLI's merge of ``ckpt_path``'s ``hyper_parameters`` into the config:
+        the config wins, differences are one line, network changes are refused
+        (:mod:`lightning_gancomp.stored_config`). The file is read weights-only and checked (an
+        empty, truncated or code-carrying file is one line naming it)."""
+        from lightning_gancomp.stored_config import compare_stored_hyperparameters
+
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or "://" in str(ckpt_path) or str(ckpt_path) in ("last", "best", "hpc", "registry"):
+            return  # a URL is read by the Trainer (weights-only); named checkpoints are resolved there
+        try:
+            ckpt = AtomicCheckpointIO().load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+        except CheckpointError:
+            if self.config[subcommand].get("weights_only") is False:
+                return  # explicit opt-out for a trusted file: the Trainer loads it
+            raise
+        hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+        if hparams:
+            differences = compare_stored_hyperparameters(
+                ckpt_path, hparams, self.config[subcommand].get("model")
+            )
+            if differences:
+                sys.stderr.write(
+                    f"gancomp: note: {ckpt_path} stores other hyper-parameters than the config, the config "
+                    f"is used: {'; '.join(differences)}\n"
+                )
+
+    def after_instantiate_classes(self) -> None:
+        from lightning_gancomp.commands.prune import check_student_plan
+
+        super().after_instantiate_classes()
+        if self.subcommand not in (None, "prune"):  # prune is about to replace both files
+            check_student_plan(self.model)
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         # Atomic checkpoint files unless the config chose its own plugins.
@@ -216,22 +387,37 @@ class GancompCLI(LightningCLI):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (reported as one line), not a bug (traceback)."""
+    from lightning_gancomp.atomic import OutputError
     from lightning_gancomp.checkpoints import CheckpointError
+    from lightning_gancomp.commands.export import ExportError
+    from lightning_gancomp.commands.profile import ProfileError
+    from lightning_gancomp.commands.prune import PruneError
     from lightning_gancomp.data import DatasetError
     from lightning_gancomp.losses import MissingLossInputError
     from lightning_gancomp.methods import NonFiniteLossError
     from lightning_gancomp.metrics import FeatureExtractorUnavailableError
+    from lightning_gancomp.metrics.fid_stats import FidStatisticsError
     from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
+    from lightning_gancomp.pruning.plan import PlanError
 
     return (
         ConfigError,
         CheckpointError,
+        ExportError,
+        OutputError,
+        PruneError,
+        ProfileError,
+        PlanError,
+        MisconfigurationException,
         CheckpointMismatchError,
         ChannelGroupError,
         DatasetError,
         MissingLossInputError,
         NonFiniteLossError,
+        NonFiniteCheckpointError,
+        RunDirectoryLockedError,
         FeatureExtractorUnavailableError,
+        FidStatisticsError,
         FileNotFoundError,
     )
 
@@ -255,15 +441,29 @@ def find_user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def error_message(exc: BaseException) -> str:
+    """The user-facing text of ``exc``. An error raised inside a DataLoader worker comes back as
+    ``Caught DatasetError in DataLoader worker process 0. Original Traceback ...``: keep only the
+    original message (the traceback's last line, without its ``module.ErrorType:`` prefix)."""
+    text = str(exc)
+    if re.match(r"Caught \w+ in DataLoader worker process \d+", text):
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        return re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
+    return text
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
     try:
         run_cli(args)
+    except RunInterrupted as stop:
+        sys.stderr.write(f"gancomp: error: {stop}\n")
+        sys.exit(stop.exit_code)
     except Exception as exc:  # noqa: BLE001 - only bad-input errors are turned into one line
         culprit = find_user_error(exc)
         if culprit is None or os.environ.get("GANCOMP_DEBUG"):
             raise
-        sys.stderr.write(f"gancomp: error: {one_line(str(culprit))}\n")
+        sys.stderr.write(f"gancomp: error: {one_line(error_message(culprit))}\n")
         sys.exit(1)
 
 

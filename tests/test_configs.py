@@ -115,6 +115,7 @@ def network_overrides(model: dict, tmp_path) -> list[str]:
 ONE_BATCH = [
     "--data.init_args.path=embedded",
     "--data.init_args.batch_size=2",
+    "--data.init_args.global_batch_size=null",  # paper configs state the global batch
     "--data.init_args.num_workers=0",
     "--data.init_args.val_size=2",
     "--data.init_args.embedded_length=2",  # one batch (limit_train_batches=1 parses as 100%)

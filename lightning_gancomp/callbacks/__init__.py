@@ -1,7 +1,9 @@
-"""Callbacks: batch-based checkpoints, atomic checkpoint files, sample grids, periodic metrics."""
+"""Callbacks: run guard (finite checkpoints, run lock, signals), batch-based checkpoints, atomic
+checkpoint files, sample grids, periodic metrics."""
 
 from lightning_gancomp.callbacks.checkpoint import AtomicCheckpointIO, GanCheckpoint
 from lightning_gancomp.callbacks.evaluation import PeriodicEvaluation
+from lightning_gancomp.callbacks.guard import NonFiniteCheckpointError, RunGuard
 from lightning_gancomp.callbacks.predictions import ImageWriter
 from lightning_gancomp.callbacks.samples import SampleGrid, grid_tensor, save_grid_atomic
 
@@ -9,7 +11,9 @@ __all__ = [
     "AtomicCheckpointIO",
     "GanCheckpoint",
     "ImageWriter",
+    "NonFiniteCheckpointError",
     "PeriodicEvaluation",
+    "RunGuard",
     "SampleGrid",
     "grid_tensor",
     "save_grid_atomic",

@@ -20,6 +20,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from lightning_gancomp.atomic import atomic_torch_save
+from lightning_gancomp.checkpoints import CheckpointError, load_error_reason
 
 
 class GanCheckpoint(ModelCheckpoint):
@@ -61,7 +62,31 @@ class GanCheckpoint(ModelCheckpoint):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write to ``<path>.tmp-<pid>`` then ``os.replace`` (local paths); remote paths as usual."""
+    """Write to ``<path>.tmp-<pid>`` then ``os.replace`` (local paths); remote paths as usual.
+
+    Loads are weights-only unless the caller passes ``weights_only=False`` explicitly: Lightning
+    would otherwise unpickle an ``http(s)://`` checkpoint with ``weights_only=False``, i.e. run
+    whatever code the file carries. A file that cannot be loaded is one :class:`CheckpointError`
+    line naming it (empty, truncated, a directory, a pickle that wants to run code).
+    """
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+            raise CheckpointError(f"--ckpt_path {path}: it is a directory, not a checkpoint file")
+        try:
+            return super().load_checkpoint(
+                path,
+                map_location=map_location or (lambda storage, loc: storage),
+                weights_only=True if weights_only is None else weights_only,
+            )
+        except FileNotFoundError as exc:
+            raise CheckpointError(f"--ckpt_path {path}: no such file") from exc
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is one line naming it
+            reason = load_error_reason(exc)
+            hint = "; pass --weights_only=false only for a file you trust" if "run code" in reason else ""
+            raise CheckpointError(f"--ckpt_path {path}: cannot be loaded ({reason}){hint}") from exc
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         path = os.fspath(path)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_gancomp.atomic import atomic_path
+from lightning_gancomp.atomic import atomic_paths, check_writable
 from lightning_gancomp.checkpoints import load_generator, save_generator
 from lightning_gancomp.commands.prune import compression_method
 from lightning_gancomp.methods.engine import AdversarialModule
@@ -55,6 +55,40 @@ class ExportResult:
     max_diff_torchscript: float | None
 
 
+class ExportError(ValueError):
+    """Bad ``gancomp export`` arguments (same file in and out, batch size < 1)."""
+
+
+def check_export_arguments(
+    checkpoint: str, output: str, torchscript: str | None, torchscript_batch_size: int
+) -> None:
+    """Everything that can be refused before the checkpoint is read or a file is touched."""
+    if torchscript is not None and torchscript_batch_size < 1:
+        raise ExportError(f"--torchscript_batch_size must be >= 1, got {torchscript_batch_size}")
+    outputs = {"--output": output} | ({"--torchscript": torchscript} if torchscript else {})
+    for flag, path in outputs.items():
+        if os.path.abspath(path) == os.path.abspath(checkpoint):
+            raise ExportError(f"{flag} {path} is the input --checkpoint: exporting over it would destroy it")
+    if torchscript is not None and os.path.abspath(torchscript) == os.path.abspath(output):
+        raise ExportError(f"--torchscript and --output are the same file {output}")
+    for flag, path in outputs.items():
+        check_writable(path, flag)
+
+
+def _max_diff(net: nn.Module, expected: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> float:
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return (net(*inputs) - expected).abs().max().item()
+
+
+def _trace(reference: DeterministicGenerator, inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.jit.trace(reference, inputs, check_trace=False)
+
+
 def export(
     checkpoint: str,
     output: str,
@@ -69,37 +103,34 @@ def export(
     ``torchscript``: also write a traced module (inputs: z, or z and labels, or an image; the
     StyleGAN2 trace uses the stored noise buffers). A trace records shapes: StyleGAN2's
     modulated convs fold the batch into conv groups, so the module runs at
-    ``torchscript_batch_size`` only. Both files are reloaded and compared with the checkpoint's
-    generator; a difference above ``check_tolerance`` is an error.
+    ``torchscript_batch_size`` only. Both files are written to temporaries, reloaded and compared
+    with the checkpoint's generator (a difference above ``check_tolerance`` is an error), and
+    moved into place only when every step succeeded: a failure leaves existing files untouched.
     """
+    check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
     net = (load_generator(checkpoint, key=key) if key else load_generator(checkpoint)).cpu().eval()
-    save_generator(net, output)
-    inputs = example_inputs(net)
     reference = DeterministicGenerator(net)
-    with torch.no_grad():
-        expected = reference(*inputs)
-        plain = DeterministicGenerator(load_generator(output).eval())(*inputs)
-    max_plain = (plain - expected).abs().max().item()
-    if max_plain > check_tolerance:
-        raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
-    max_script = None
-    if torchscript is not None:
-        inputs = example_inputs(net, batch=torchscript_batch_size)
+    targets = [output] + ([torchscript] if torchscript is not None else [])
+    with atomic_paths(*targets) as temporaries:
+        save_generator(net, temporaries[0])
+        inputs = example_inputs(net)
         with torch.no_grad():
             expected = reference(*inputs)
-        with torch.no_grad(), warnings.catch_warnings():
-            # TorchScript is what users asked for; torch marks jit as deprecated in favour of export
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(reference, inputs, check_trace=False)
-        with atomic_path(torchscript) as tmp:
-            traced.save(tmp)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            scripted = torch.jit.load(torchscript)(*inputs)
-        max_script = (scripted - expected).abs().max().item()
-        if max_script > check_tolerance:
-            raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
+        max_plain = _max_diff(DeterministicGenerator(load_generator(temporaries[0]).eval()), expected, inputs)
+        if max_plain > check_tolerance:
+            raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
+        max_script = None
+        if torchscript is not None:
+            inputs = example_inputs(net, batch=torchscript_batch_size)
+            with torch.no_grad():
+                expected = reference(*inputs)
+            _trace(reference, inputs).save(temporaries[1])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                scripted = torch.jit.load(temporaries[1])
+            max_script = _max_diff(scripted, expected, inputs)
+            if max_script > check_tolerance:
+                raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
     log(f"exported {type(net).__name__} ({count_params(net):,} params) to {output}")
     if torchscript is not None:
         log(f"TorchScript {torchscript} traced for batch size {torchscript_batch_size}")
@@ -124,10 +155,11 @@ def export_method(
     ``materialise`` hook) exports the plain generator it stands for: the training checkpoint is
     loaded into the configured method (weights only) and materialised first.
     """
-    method = compression_method(model, "export") if isinstance(model, AdversarialModule) else None
-    checkpoint = checkpoint or (method.source_file("student") if method is not None else None)
+    if checkpoint is None:  # the default is the configured student: only compression methods have one
+        checkpoint = compression_method(model, "export without --checkpoint").source_file("student")
     if checkpoint is None:
-        raise ValueError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
+        raise ExportError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
+    check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
     settings = dict(key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log)
     materialised = materialise_checkpoint(model, checkpoint) if key is None else None
     if materialised is None:

@@ -7,7 +7,26 @@ from typing import Any
 
 import torch
 
-from lightning_gancomp.atomic import atomic_write_json
+from lightning_gancomp.atomic import atomic_write_json, check_writable
+
+
+class ProfileError(ValueError):
+    """Bad ``gancomp profile`` arguments (a device this machine does not have)."""
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a torch.device this machine has, else one line naming it."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ProfileError(f"--device {device!r}: not a device name ({err})") from err
+    if parsed.type == "cuda":
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if available == 0 or (parsed.index is not None and parsed.index >= available):
+            raise ProfileError(f"--device {device}: this machine has {available} CUDA device(s)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ProfileError(f"--device {device}: MPS is not available on this machine")
+    return parsed
 
 
 def profile_method(
@@ -22,9 +41,12 @@ def profile_method(
     """Profile ``model.profile_networks()`` and print the table (``gancomp profile``)."""
     from lightning_gancomp.metrics import complexity
 
+    check_device(device)
+    if output:
+        check_writable(output, "--output")
     networks = model.profile_networks()
     if not networks:
-        raise ValueError(f"{type(model).__name__} has no generators to profile")
+        raise ProfileError(f"{type(model).__name__} has no generators to profile")
     report: dict[str, dict[str, Any]] = {}
     for name, net in networks.items():
         report[name] = profile_network(net, complexity, batch_size, device, warmup, repeats, resolution)

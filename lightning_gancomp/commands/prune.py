@@ -16,13 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_gancomp.atomic import atomic_torch_save
+import torch
+
+from lightning_gancomp.atomic import atomic_paths, check_writable
 from lightning_gancomp.checkpoints import CheckpointError, load_discriminator, load_generator
-from lightning_gancomp.methods.compression import CompressionModule
+from lightning_gancomp.methods.compression import CompressionModule, check_same_architecture
 from lightning_gancomp.nets.base import GanNet, count_params, net_payload
 from lightning_gancomp.pruning.importance import ContentAwareScorer, Scorer
-from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy
+from lightning_gancomp.pruning.plan import PruningPlan, PruningPolicy, UniformPolicy, file_sha256
 from lightning_gancomp.pruning.surgery import apply_plan, describe_widths, group_sizes
+
+
+class PruneError(ValueError):
+    """Bad ``gancomp prune`` arguments (outputs over the teacher, no teacher or output given)."""
 
 
 @dataclass
@@ -63,6 +69,31 @@ def default_plan_path(output: str) -> str:
     return f"{root}.plan.json"
 
 
+def check_outputs(output: str, plan_path: str, teacher: str) -> None:
+    """Refuse unusable outputs before the (slow) scoring: over the teacher, one file for both,
+    a folder that cannot be created or written."""
+    for flag, path in (("--output", output), ("--plan_path", plan_path)):
+        if os.path.abspath(path) == os.path.abspath(teacher):
+            raise PruneError(f"{flag} {path} is the teacher checkpoint: pruning over it would destroy it")
+    if os.path.abspath(output) == os.path.abspath(plan_path):
+        raise PruneError(f"--output and --plan_path are the same file {output}")
+    check_writable(output, "--output")
+    check_writable(plan_path, "--plan_path")
+
+
+def write_student_and_plan(
+    checkpoint: dict[str, Any], output: str, plan: PruningPlan, plan_path: str
+) -> None:
+    """Both files to temporaries, the student's checksum into the plan, then both moved: a kill
+    leaves either both old files or both new ones (the move of the second is one rename), and a
+    plan beside another student is detected by :meth:`PruningPlan.check_student`."""
+    with atomic_paths(output, plan_path) as (student_tmp, plan_tmp):
+        torch.save(checkpoint, student_tmp)
+        plan.student = {"file": os.path.basename(output), "sha256": file_sha256(student_tmp)}
+        with open(plan_tmp, "w", encoding="utf-8") as handle:
+            handle.write(plan.to_json())
+
+
 def _teacher_discriminator(path: str) -> GanNet | None:
     try:
         return load_discriminator(path)
@@ -80,6 +111,7 @@ def prune(
     rescale_equalized: bool = True,
     with_discriminator: bool = True,
     log: Callable[[str], None] = print,
+    expected_teacher: GanNet | None = None,
 ) -> PruneResult:
     """Score, plan and cut a teacher; write the student checkpoint and the plan JSON.
 
@@ -93,8 +125,14 @@ def prune(
         rescale_equalized: function-preserving equalized-lr rescale (default) or the official
             plain slicing (see :mod:`lightning_gancomp.pruning.surgery`).
         with_discriminator: copy the teacher's discriminator into the student checkpoint.
+        expected_teacher: the configured teacher architecture: a file holding another network
+            (class or widths) is one line, as in ``fit``.
     """
+    plan_path = plan_path or default_plan_path(output)
+    check_outputs(output, plan_path, teacher)
     net = load_generator(teacher)
+    if expected_teacher is not None:
+        check_same_architecture(net, expected_teacher, "teacher", teacher)
     if plan is not None:
         chosen = PruningPlan.load(plan, net)
     else:
@@ -108,7 +146,6 @@ def prune(
     discriminator = _teacher_discriminator(teacher) if with_discriminator else None
 
     before, after = measure(net), measure(student)
-    plan_path = plan_path or default_plan_path(output)
     nets = {"g": net_payload(student), "g_ema": net_payload(student)}
     if discriminator is not None:
         nets["d"] = net_payload(discriminator)
@@ -117,8 +154,7 @@ def prune(
         "gancomp_plan": chosen.to_dict(),
         "gancomp_teacher": os.path.abspath(teacher),
     }
-    atomic_torch_save(checkpoint, output)
-    chosen.save(plan_path)
+    write_student_and_plan(checkpoint, output, chosen, plan_path)
 
     report = [
         f"teacher {type(net).__name__}: {before.line()}",
@@ -139,11 +175,20 @@ def prune(
 def compression_method(model: Any, command: str) -> CompressionModule:
     """The configured model as a compression method, or one line saying what ``command`` needs."""
     if not isinstance(model, CompressionModule):
-        raise ValueError(
+        raise PruneError(
             f"gancomp {command} needs a compression method (CAGAN, DCP, ...); "
             f"{type(model).__name__} trains a network from scratch"
         )
     return model
+
+
+def check_student_plan(model: Any) -> None:
+    """The configured ``student_path`` and the plan beside it (``<stem>.plan.json``) must come
+    from one prune run (:meth:`PruningPlan.check_student`); no plan there: nothing to check."""
+    source_file = getattr(model, "source_file", None)
+    student = source_file("student") if callable(source_file) else None
+    if student and os.path.isfile(student) and os.path.isfile(default_plan_path(student)):
+        PruningPlan.load(default_plan_path(student), student=student)
 
 
 def prune_method(
@@ -163,18 +208,18 @@ def prune_method(
     method = compression_method(model, "prune")
     recipe = method.pruning_recipe()
     if recipe is None:
-        raise ValueError(
+        raise PruneError(
             f"{type(method).__name__} prunes while it trains (no scorer/policy): run `gancomp fit`, "
             "which ends with the materialised student"
         )
     teacher_path = teacher_path or method.source_file("teacher")
     output = output or method.source_file("student")
     if teacher_path is None:
-        raise ValueError(
+        raise PruneError(
             "gancomp prune needs a teacher checkpoint: set model.init_args.teacher_path or --teacher_path"
         )
     if output is None:
-        raise ValueError("gancomp prune needs an output: set model.init_args.student_path or --output")
+        raise PruneError("gancomp prune needs an output: set model.init_args.student_path or --output")
     result = prune(
         teacher_path,
         output,
@@ -184,6 +229,7 @@ def prune_method(
         plan=plan,
         rescale_equalized=recipe.rescale_equalized,
         log=log,
+        expected_teacher=method.teacher,
     )
     if "student" in method.weight_files:
         warn_if_student_differs(method.generator, result.student, output, log)

@@ -128,6 +128,13 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
         path: dataset location, or ``"embedded"`` for the synthetic data.
         resolution: image side length fed to the networks.
         batch_size: per-process batch size (the same for training and evaluation).
+        global_batch_size: the batch over all processes, as papers state it; the per-process
+            batch is derived at setup (``global / world_size``, an error when it does not divide),
+            so a config means the same run on any number of devices. None = ``batch_size`` per
+            process.
+        fixed_device_batch: with ``global_batch_size``, keep ``batch_size`` per process too (when
+            a per-device quantity matters, e.g. StyleKD's B×B relation matrix); the run then needs
+            exactly ``global / batch_size`` devices (error otherwise).
         num_workers: DataLoader worker processes (persistent when > 0).
         val_size: items in the fixed validation subset.
         test_size: items in the fixed test subset (None: ``val_size`` for subsets of the training
@@ -152,8 +159,14 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
         seed: int = 0,
         embedded_length: int = 10_000,
         verify: VerifyMode = "first",
+        global_batch_size: int | None = None,
+        fixed_device_batch: bool = False,
     ) -> None:
         super().__init__()
+        if global_batch_size is not None and global_batch_size < 1:
+            raise DatasetError(f"global_batch_size must be >= 1, got {global_batch_size}")
+        self.global_batch_size = global_batch_size
+        self.fixed_device_batch = fixed_device_batch
         for name, value in (("resolution", resolution), ("batch_size", batch_size), ("val_size", val_size)):
             if value < 1:
                 raise DatasetError(f"{name} must be >= 1, got {value}")
@@ -181,7 +194,31 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
     def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         """(train, val, test) datasets of this task kind, checked (DatasetError on bad data)."""
 
+    def device_batch_size(self, world_size: int) -> int:
+        """The per-process batch for ``world_size`` processes (see ``global_batch_size``)."""
+        total = self.global_batch_size
+        if total is None:
+            return self.batch_size
+        if self.fixed_device_batch:
+            if self.batch_size * world_size != total:
+                needed = (
+                    f"{total // self.batch_size}" if total % self.batch_size == 0 else "no whole number of"
+                )
+                raise DatasetError(
+                    f"global_batch_size={total} with fixed_device_batch batch_size={self.batch_size} needs "
+                    f"{needed} devices, got {world_size}"
+                )
+            return self.batch_size
+        if total % world_size:
+            raise DatasetError(
+                f"global_batch_size={total} does not divide over {world_size} devices; "
+                "choose a device count that divides it"
+            )
+        return total // world_size
+
     def setup(self, stage: str | None = None) -> None:
+        trainer = getattr(self, "trainer", None)  # set by the Trainer; None when used alone
+        self.batch_size = self.device_batch_size(trainer.world_size if trainer is not None else 1)
         if self.train_set is not None:
             return
         train_set, val_set, test_set = self.build_datasets()

@@ -48,9 +48,33 @@ def decode_image(stream: BinaryIO | bytes, name: str) -> Image.Image:
         stream = io.BytesIO(stream)
     try:
         with Image.open(stream) as img:
-            return img.convert("RGB")  # convert() forces the full decode (catches truncation)
+            return to_rgb(img, name)  # converting forces the full decode (catches truncation)
     except _DECODE_ERRORS as err:
         raise DatasetError(f"cannot decode image {name}: {_one_line(err)}") from err
+
+
+#: PIL modes of 16-bit single-channel images (16-bit grayscale PNG, 16-bit TIFF).
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_rgb(img: Image.Image, name: str) -> Image.Image:
+    """8-bit RGB of any decoded image, scaled by its bit depth.
+
+    PIL's ``convert("RGB")`` *clips* 16-bit grayscale (mode ``I;16``, or ``I`` from a 16-bit PNG)
+    at 255, so nearly every pixel turns white; here 0..65535 maps to 0..255 (÷ 257, exact at both
+    ends). 16-bit RGB PNGs already decode to 8-bit RGB (PIL keeps the high byte). 32-bit integer
+    and float images have no known range: refused with one line naming the file.
+    """
+    if img.mode in _SIXTEEN_BIT_MODES or (img.mode == "I" and img.format == "PNG"):
+        values = np.asarray(img, dtype=np.float64)
+        eight_bit = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight_bit, "L").convert("RGB")
+    if img.mode in ("I", "F"):
+        raise DatasetError(
+            f"{name}: {'32-bit integer' if img.mode == 'I' else 'floating-point'} pixels (PIL mode "
+            f"{img.mode}) have no known value range; convert the image to 8 or 16 bits"
+        )
+    return img.convert("RGB")
 
 
 def read_image_size(stream: BinaryIO | bytes, name: str) -> tuple[int, int]:

@@ -3,7 +3,13 @@
 from lightning_gancomp.losses.adversarial import AdversarialLoss, HingeLoss, LSGANLoss, NonSaturatingLoss
 from lightning_gancomp.losses.base import LossContext, LossTerm, MissingLossInputError, masked
 from lightning_gancomp.losses.cycle import CycleConsistencyLoss, IdentityLoss
-from lightning_gancomp.losses.distillation import FeatureDistillation, LPIPSLoss, PixelLoss, build_lpips
+from lightning_gancomp.losses.distillation import (
+    FeatureDistillation,
+    IntermediateRGBLoss,
+    LPIPSLoss,
+    PixelLoss,
+    build_lpips,
+)
 from lightning_gancomp.losses.regularizers import PathLengthPenalty, R1Penalty
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "MissingLossInputError",
     "NonSaturatingLoss",
     "PathLengthPenalty",
+    "IntermediateRGBLoss",
     "PixelLoss",
     "R1Penalty",
     "build_lpips",

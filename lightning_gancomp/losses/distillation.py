@@ -72,6 +72,25 @@ class PixelLoss(LossTerm):
         return _distance(student, target, self.kind)
 
 
+class IntermediateRGBLoss(LossTerm):
+    """CAGAN ``kd_mode='Intermediate'`` (official ``train.py`` ``KD_loss``; StyleKD likewise):
+    Σ over resolutions of mean |T_rgb − S_rgb|, the running RGB images of the StyleGAN2 skip
+    architecture (every ToRGB output, 4 px .. the output image; ``rgb_skip_points()``). It replaces
+    the output-only L1 (``PixelLoss``) in that mode; the official lists are not content-masked.
+    """
+
+    requires: ClassVar[tuple[str, ...]] = ("student_rgbs", "teacher_rgbs")
+
+    def __init__(self, weight: float = 1.0, name: str = "kd_intermediate_l1") -> None:
+        super().__init__(weight, name)
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        student, teacher = self.fetch(ctx, "student_rgbs"), self.fetch(ctx, "teacher_rgbs")
+        if len(student) != len(teacher):
+            raise ValueError(f"{self.name}: student has {len(student)} RGB outputs, teacher {len(teacher)}")
+        return sum(((t - s).abs().mean() for s, t in zip(student, teacher)), student[0].new_zeros(()))
+
+
 class _OutsideModuleTree:
     """Holds a module without registering it (no state dict, no ``.to``, no DDP)."""
 
@@ -87,8 +106,11 @@ class LPIPSLoss(LossTerm):
         net: backbone, ``"vgg"`` (CAGAN) or ``"alex"``.
         target: ``"teacher_img"`` or ``"real_img"``.
         masked: content-masked variant (both images multiplied by the mask).
-        resize_to: images larger than this are area-downsampled to it first (CAGAN: 256);
+        resize_to: images larger than this are downsampled to it first (CAGAN: 256);
             ``None`` keeps the size.
+        resize_mode: ``"bilinear"`` (``align_corners=False``, no antialiasing: the official
+            ``Downsample_Image_256`` in CAGAN's ``train.py``) or ``"area"`` (box average, less
+            aliasing at 1024 → 256).
         pretrained_backbone: ImageNet backbone weights from torchvision (downloaded on first use
             into the torch hub cache). ``False`` = random backbone, for offline tests only.
     """
@@ -100,9 +122,12 @@ class LPIPSLoss(LossTerm):
         target: ImageTarget = "teacher_img",
         masked: bool = False,
         resize_to: int | None = 256,
+        resize_mode: Literal["bilinear", "area"] = "bilinear",
         pretrained_backbone: bool = True,
         name: str | None = None,
     ) -> None:
+        if resize_mode not in ("bilinear", "area"):
+            raise ValueError(f"LPIPSLoss: resize_mode must be 'bilinear' or 'area', got {resize_mode!r}")
         prefix = "kd" if target == "teacher_img" else "rec"
         super().__init__(weight, name or f"{prefix}_{'masked_' if masked else ''}lpips")
         if net not in ("vgg", "alex"):
@@ -111,6 +136,7 @@ class LPIPSLoss(LossTerm):
         self.target = target
         self.masked = masked
         self.resize_to = resize_to
+        self.resize_mode = resize_mode
         self.pretrained_backbone = pretrained_backbone
         self._lpips: _OutsideModuleTree | None = None
 
@@ -128,7 +154,10 @@ class LPIPSLoss(LossTerm):
     def _resize(self, img: Tensor) -> Tensor:
         if self.resize_to is None or img.shape[-1] <= self.resize_to:
             return img
-        return F.interpolate(img, size=(self.resize_to, self.resize_to), mode="area")
+        size = (self.resize_to, self.resize_to)
+        if self.resize_mode == "area":
+            return F.interpolate(img, size=size, mode="area")
+        return F.interpolate(img, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, ctx: LossContext) -> Tensor:
         mask = self.fetch(ctx, "mask") if self.masked else None

@@ -149,7 +149,9 @@ class CAGANModule(CompressionModule):
             teacher (default: content-aware scores, uniform removal ratio 0.7, function-preserving
             equalized-lr rescale).
         eval_l1_samples: at ``test`` end, the mean L1 distance between teacher and student images
-            on shared z and noise over this many samples (DCP Fig. 4: 10,000); 0 = off.
+            on shared z over this many samples (DCP Fig. 4: 10,000); 0 = off.
+        eval_l1_share_noise: teacher and student also share the noise maps; False = each draws
+            its own, as the official ``get_recon.py``.
         eval_pr_samples: at ``test`` end, precision/recall of the student at every truncation ψ in
             ``eval_psis`` (DCP Fig. 3a: 0.5 … 1.0) with this many samples per ψ against the test
             set's real features (needs ``metrics`` with ``precision_recall``); 0 = off.
@@ -161,6 +163,7 @@ class CAGANModule(CompressionModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         eval_l1_samples: int = 0,
+        eval_l1_share_noise: bool = False,
         eval_pr_samples: int = 0,
         eval_psis: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
         **kwargs: Any,
@@ -175,6 +178,7 @@ class CAGANModule(CompressionModule):
             raise ValueError(f"{type(self).__name__} distils a teacher: give teacher or teacher_path")
         self.kd_mask = kd_mask
         self.eval_l1_samples = eval_l1_samples
+        self.eval_l1_share_noise = eval_l1_share_noise
         self.eval_pr_samples = eval_pr_samples
         self.eval_psis = tuple(float(p) for p in eval_psis)
 
@@ -199,11 +203,11 @@ class CAGANModule(CompressionModule):
 
     @torch.no_grad()
     def teacher_student_l1(self, num_samples: int, batch_size: int = 16) -> float:
-        """Mean |T(z) − S(z)| on shared z and noise maps (DCP's distortion measure)."""
+        """Mean |T(z) − S(z)| on shared z (DCP's distortion measure, ``metrics.perceptual``)."""
         from lightning_gancomp.metrics.perceptual import mean_l1_distance
 
         return mean_l1_distance(
-            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=True
+            self.teacher, self.eval_generator(), num_samples, batch_size, share_noise=self.eval_l1_share_noise
         )
 
     @torch.no_grad()

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from lightning_gancomp.losses import FeatureDistillation, LossContext
 from lightning_gancomp.methods.engine import AdversarialModule, freeze
 from lightning_gancomp.methods.evaluation import NetName
+from lightning_gancomp.methods.teacher_eval import TeacherEvaluation, comparison_lines
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
 from lightning_gancomp.nets.contract import (
     GeneratorInputs,
@@ -144,6 +145,8 @@ class CompressionModule(AdversarialModule):
             training checkpoint: "initialised from the teacher's D", CAGAN/StyleKD).
         scorer / policy / rescale_equalized: the pruning recipe of ``gancomp prune`` (None for
             methods that prune while training).
+        evaluate_teacher: ``gancomp test`` also evaluates the teacher on the same protocol
+            (cached per teacher weights and protocol) and prints both with the size ratio.
         **kwargs: the training recipe, passed to :class:`AdversarialModule` (optimizers,
             schedules, loss terms, R1/path length, EMA, metrics...).
     """
@@ -162,6 +165,7 @@ class CompressionModule(AdversarialModule):
         scorer: ChannelScorer | None = None,
         policy: PruningPolicy | None = None,
         rescale_equalized: bool = True,
+        evaluate_teacher: bool = True,
         **kwargs: Any,
     ) -> None:
         if student_init not in ("pruned_teacher", "random", "random_synthesis"):
@@ -205,6 +209,8 @@ class CompressionModule(AdversarialModule):
         self.mapping_prefixes = tuple(mapping_prefixes)
         self.init_seed = init_seed
         self.scorer, self.policy, self.rescale_equalized = scorer, policy, rescale_equalized
+        self.evaluate_teacher = evaluate_teacher
+        self._teacher_eval: TeacherEvaluation | None = None
         self._weights_ready = False
         if not self.weight_files:
             self.prepare_student()
@@ -287,17 +293,15 @@ class CompressionModule(AdversarialModule):
         student = {"student": self.materialise() or self.eval_generator()}
         return {"teacher": self.teacher, **student} if self.teacher is not None else student
 
-    def grid_images(self) -> tuple[Tensor, int]:
-        """Teacher row(s) above student row(s) for the same inputs (image-to-image: input,
-        teacher, student per row)."""
+    def grid_rows(self) -> list[tuple[str, Tensor]]:
+        """Teacher above student on the same inputs (image-to-image: input, teacher, student)."""
+        rows = super().grid_rows()
         if self.teacher is None:
-            return super().grid_images()
+            return rows
         inputs = (self._grid_inputs or self.fixed_grid_inputs()).to(self.device)
-        teacher = self.generate(inputs, "teacher").clamp(-1, 1)
-        student = self.generate(inputs, "ema").clamp(-1, 1)
-        if inputs.input_img is not None and inputs.input_img.shape[1] == student.shape[1]:
-            return torch.stack([inputs.input_img, teacher, student], dim=1).flatten(0, 1), 3
-        return torch.cat([teacher, student]), teacher.shape[0]
+        teacher = ("teacher", self.generate(inputs, "teacher").clamp(-1, 1))
+        student = ("student", rows.pop()[1])
+        return [*rows, teacher, student]
 
     # -- feature distillation setup ----------------------------------------------------------------
     @torch.no_grad()
@@ -342,12 +346,15 @@ class CompressionModule(AdversarialModule):
     ) -> LossContext:
         """Teacher image / features on the student's inputs, and the content mask, when a term
         needs them (teacher-free runs leave them empty: such a term then fails in one line)."""
-        if self.teacher is not None and needs & {"teacher_img", "teacher_features", "mask"}:
+        if self.teacher is not None and needs & {"teacher_img", "teacher_features", "teacher_rgbs", "mask"}:
             points = self.teacher.distillation_points() if "teacher_features" in needs else []
-            with torch.no_grad(), capture_outputs(self.teacher, points) as teacher_features:
+            rgb_points = self.teacher.rgb_skip_points() if "teacher_rgbs" in needs else []
+            with torch.no_grad(), capture_outputs(self.teacher, points + rgb_points) as captured:
                 ctx.teacher_img = run_generator(self.teacher, inputs)
             if "teacher_features" in needs:
-                ctx.teacher_features = teacher_features
+                ctx.teacher_features = captured[: len(points)]
+            if rgb_points:
+                ctx.extras["teacher_rgbs"] = captured[len(points) :]
         if "mask" in needs:
             ctx.mask = self.content_mask(ctx, batch)
         return ctx
@@ -362,3 +369,43 @@ class CompressionModule(AdversarialModule):
         assert ctx.student_img is not None
         img = ctx.student_img
         return torch.ones(img.shape[0], 1, *img.shape[-2:], device=img.device, dtype=img.dtype)
+
+    # -- the teacher beside the student at test time ---------------------------------------------
+    def on_test_epoch_start(self) -> None:
+        super().on_test_epoch_start()
+        self._teacher_eval = None
+        if self.evaluate_teacher and self.teacher is not None and self.metrics is not None:
+            protocol = {
+                "metrics": list(self.metrics.metrics),
+                "features": self.metrics.description,
+                "batches": str(self.trainer.num_test_batches),
+                "max_images": self.eval_max_images,
+                "seeds": [self.step_seed, os.environ.get("PL_GLOBAL_SEED", "0")],
+            }
+            self._teacher_eval = TeacherEvaluation(self.metrics, self.teacher, protocol, None)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if self.metrics is None:
+            return
+        if self.eval_max_images is not None and self._eval_images_seen >= self.eval_max_images:
+            return
+        inputs = self.evaluation_inputs(batch)
+        self._eval_images_seen += self.feed_metrics(batch, inputs)
+        if self._teacher_eval is not None and self._teacher_eval.needs_images:
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # the student's draws stay the same
+                self.feed_metrics(batch, inputs, "teacher", metrics=self._teacher_eval.metrics)
+
+    def _finish_evaluation(self, prefix: str) -> dict[str, float] | None:
+        student = super()._finish_evaluation(prefix)
+        if prefix != "test" or student is None or self._teacher_eval is None:
+            return student
+        teacher = self._teacher_eval.results()
+        for name, value in teacher.items():
+            self.log(f"test/teacher_{name}", value, sync_dist=False)
+        if self.trainer.is_global_zero:
+            sizes = self.model_complexity()
+            sizes = {k.removeprefix("model/"): v for k, v in sizes.items()}
+            samples = self.metrics.num_fake_images or self._eval_images_seen
+            print("\n".join(comparison_lines(teacher, student, samples, sizes)))
+        return student

@@ -20,6 +20,11 @@ trained with the StyleKD recipe (Xu et al., ECCV 2022; xuguodong03/StyleKD
 * mimicked layers ``[2, 3, 4, 5]`` index the block outputs after the 4-px conv, i.e. for 256 px
   the 16/32/64/128-px outputs (``distillation_points()[layer]`` here).
 
+StyleKD knobs: ``style_weight`` (``--kd_style_lambda``, L1 between the student's and the teacher's
+W+ latents of the same inputs; 0 in the README) and ``fix_mapping`` (``--fix_w``: the mapping
+network gets learning rate 0, i.e. is left out of the optimizer); ``--g_step`` (KD-only warm-up) is
+the engine's ``adversarial_warmup``.
+
 The DCP README's training command initialises the synthesis network randomly (``--load 0``),
 discarding the pruned weights; the method's premise is pruned-teacher init, so that is the
 default and ``student_init: random_synthesis`` gives the README behaviour.
@@ -114,6 +119,8 @@ class DCPModule(CAGANModule):
         directions_per_layer: eigenvectors kept per block (5).
         offset_weight: std of the offset length (5).
         single_view: compare original samples with themselves (StyleKD ``--single_view``).
+        style_weight: weight of L1(W+ student, W+ teacher) (StyleKD ``--kd_style_lambda``; 0).
+        fix_mapping: keep the student's mapping network fixed (StyleKD ``--fix_w``).
         scorer: pruning scorer used by ``gancomp prune`` (default: DCP's diversity-aware S^σ).
     """
 
@@ -127,6 +134,8 @@ class DCPModule(CAGANModule):
         directions_per_layer: int = 5,
         offset_weight: float = 5.0,
         single_view: bool = False,
+        style_weight: float = 0.0,
+        fix_mapping: bool = False,
         scorer: ChannelScorer | None = None,
         **kwargs: Any,
     ) -> None:
@@ -143,6 +152,10 @@ class DCPModule(CAGANModule):
         self.offset_mode = offset_mode
         self.offset_weight = float(offset_weight)
         self.single_view = single_view
+        self.style_weight = float(style_weight)
+        self.fix_mapping = fix_mapping
+        if (fix_mapping or self.style_weight > 0) and not is_style_based(self.generator):
+            raise ValueError("fix_mapping / style_weight need a style-based generator (a mapping network)")
         if self.relation_weight > 0:
             self._check_relation_setup()
         directions = (
@@ -163,6 +176,13 @@ class DCPModule(CAGANModule):
                 f"relation_layers {list(self.relation_layers)} out of range: the generator has {points} "
                 f"block outputs (index 0 = the 4-px conv)"
             )
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        params = super().generator_parameters()
+        if not self.fix_mapping:
+            return params
+        mapping = {id(p) for p in self.generator.style.parameters()}  # StyleKD --fix_w: lr 0
+        return [p for p in params if id(p) not in mapping]
 
     def context_needs(self) -> set[str]:
         needs = super().context_needs()
@@ -185,8 +205,20 @@ class DCPModule(CAGANModule):
     def extra_generator_losses(
         self, ctx: LossContext, batch: Mapping[str, Tensor], inputs: GeneratorInputs
     ) -> dict[str, tuple[float, Tensor]]:
-        if self.relation_weight <= 0:
-            return {}
+        extra = super().extra_generator_losses(ctx, batch, inputs)
+        if self.style_weight > 0:  # StyleKD kd_style_loss = F.l1_loss(student_w, teacher_w)
+            with torch.no_grad():
+                teacher_w = style_w_plus(self.teacher, inputs)
+            extra["kd_style"] = (
+                self.style_weight,
+                F.l1_loss(style_w_plus(self.generator, inputs), teacher_w),
+            )
+        if self.relation_weight > 0:
+            extra["kd_relation"] = (self.relation_weight, self.relation_term(ctx, inputs))
+        return extra
+
+    def relation_term(self, ctx: LossContext, inputs: GeneratorInputs) -> Tensor:
+        """Sum over the mimicked layers of the relation loss (unweighted)."""
         assert ctx.student_features is not None and ctx.teacher_features is not None
         offsets = self.sample_offsets(inputs.batch_size)
         student_points = self.generator.distillation_points()
@@ -209,4 +241,4 @@ class DCPModule(CAGANModule):
                 teacher_moved[layer],
                 self.relation_kind,
             )
-        return {"kd_relation": (self.relation_weight, total)}
+        return total

@@ -50,7 +50,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -139,10 +139,18 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         losses: extra generator loss terms (distillation, reconstruction, ...), each logged as
             ``train/g/<name>``.
         r1: R1 penalty on reals (None = off); ``r1_interval``: lazy interval (StyleGAN2: 16).
+        r1_mode: ``"separate"`` — R1 in its own D step (``D reg``; rosinality / CAGAN
+            ``D_Reg_BackProp``); ``"joint"`` — every ``r1_interval``-th batch R1 is added to the D
+            loss on the same real prediction, one backward and one step (StyleKD / DCP
+            ``distributed_train.py``).
         path_length: path length penalty (style-based generators only); ``pl_interval`` (4).
         generator_interval: one G step every this many batches, D steps on every batch
             (SN-GAN's ``n_dis`` = 5, pfnet-research/sngan_projection and mimicry; 1 = StyleGAN2).
         style_mixing_prob: probability of style mixing per batch (style-based only; 0.9).
+        d_style_mixing_prob: the same for the fakes of the D step; None = ``style_mixing_prob``
+            (rosinality, CAGAN, StyleKD/DCP and NVlabs all mix D's fakes like G's), 0 = never.
+        adversarial_warmup: batches of distillation only at the start: no D steps, no
+            adversarial term and no path length before it (StyleKD ``--g_step``; 0 = off).
         ema_decay: G-EMA decay per batch (None = no EMA; evaluation then uses ``generator``).
         lazy_reg_correction: apply ``lr·c, beta^c`` for lazily regularised networks.
         pair_discriminator: image-to-image only: D sees ``cat(input_img, img)`` (pix2pix).
@@ -168,10 +176,13 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         losses: list[LossTerm] | None = None,
         r1: R1Penalty | None = None,
         r1_interval: int = 16,
+        r1_mode: Literal["separate", "joint"] = "separate",
         path_length: PathLengthPenalty | None = None,
         pl_interval: int = 4,
         generator_interval: int = 1,
         style_mixing_prob: float = 0.9,
+        d_style_mixing_prob: float | None = None,
+        adversarial_warmup: int = 0,
         ema_decay: float | None = STYLEGAN2_EMA_DECAY,
         lazy_reg_correction: bool = True,
         pair_discriminator: bool = False,
@@ -199,10 +210,15 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         self.generator_losses = nn.ModuleList(losses or [])
         self.r1 = r1
         self.r1_interval = r1_interval
+        if r1_mode not in ("separate", "joint"):
+            raise ValueError(f"r1_mode must be 'separate' or 'joint', got {r1_mode!r}")
+        self.r1_mode = r1_mode
         self.path_length = path_length
         self.pl_interval = pl_interval
         self.generator_interval = generator_interval
         self.style_mixing_prob = style_mixing_prob
+        self.d_style_mixing_prob = style_mixing_prob if d_style_mixing_prob is None else d_style_mixing_prob
+        self.adversarial_warmup = adversarial_warmup
         self.lazy_reg_correction = lazy_reg_correction
         self.pair_discriminator = pair_discriminator
         self._metrics = _OutsideModuleTree(metrics) if metrics is not None else None
@@ -374,10 +390,17 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         return GeneratorInputs(batch_size=size, label=batch.get("label"), input_img=batch.get("input_img"))
 
     # -- phases --------------------------------------------------------------------------------
+    @property
+    def warming_up(self) -> bool:
+        """Within ``adversarial_warmup``: distillation only (StyleKD ``--g_step``)."""
+        return self.batches_done < self.adversarial_warmup
+
     def phases(self) -> list[Phase]:
         """Phases of one batch, in order (rosinality: D main, D reg, G main, G reg)."""
+        if self.warming_up:
+            return [Phase("G main", "g", self.generator_interval, self.generator_main)]
         phases = [Phase("D main", "d", 1, self.discriminator_main)]
-        if self.r1 is not None:
+        if self.r1 is not None and self.r1_mode == "separate":
             phases.append(Phase("D reg", "d", self.r1_interval, self.discriminator_reg))
         phases.append(Phase("G main", "g", self.generator_interval, self.generator_main))
         if self.path_length is not None:
@@ -387,15 +410,23 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
 
     def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
         real_img = batch["real_img"]
-        inputs = self.sample_inputs(real_img.shape[0], batch)
+        inputs = self.sample_inputs(real_img.shape[0], batch, mixing_prob=self.d_style_mixing_prob)
         with torch.no_grad():
             fake_img = self.run_student(self.generator, inputs)
         d_fake = self.discriminate(fake_img, inputs)
+        joint_r1 = (
+            self.r1 is not None and self.r1_mode == "joint" and self.batches_done % self.r1_interval == 0
+        )
+        if joint_r1:
+            real_img = real_img.detach().requires_grad_(True)
         d_real = self.discriminate(real_img, self.real_inputs(batch))
         loss = self.adversarial.discriminator_loss(d_real, d_fake)
-        self.log_train(
-            "d", {self.adversarial.name: loss, "real_score": d_real.mean(), "fake_score": d_fake.mean()}
-        )
+        logs = {self.adversarial.name: loss, "real_score": d_real.mean(), "fake_score": d_fake.mean()}
+        if joint_r1:  # StyleKD: R1 on the same real prediction, in the same backward
+            assert self.r1 is not None
+            weighted, logs[self.r1.name] = self.r1(real_img, d_real)
+            loss = loss + weighted * self.r1_interval
+        self.log_train("d", logs)
         return loss
 
     def discriminator_reg(self, batch: dict[str, Tensor]) -> Tensor:
@@ -412,10 +443,16 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         needs = self.context_needs()
         features_needed = "student_features" in needs
         points = self.generator.distillation_points() if features_needed else []
-        with capture_outputs(self.generator, points) as student_features:
+        rgb_points = self.generator.rgb_skip_points() if "student_rgbs" in needs else []
+        with capture_outputs(self.generator, points + rgb_points) as captured:
             student_img = self.run_student(self.generator, inputs)
-        d_fake = self.discriminate(student_img, inputs)
-        adversarial = self.adversarial.generator_loss(d_fake)
+        student_features = captured[: len(points)]
+        if self.warming_up:  # StyleKD --g_step: no adversarial term yet
+            d_fake = None
+            adversarial = student_img.new_zeros(())
+        else:
+            d_fake = self.discriminate(student_img, inputs)
+            adversarial = self.adversarial.generator_loss(d_fake)
         ctx = LossContext(
             student_img=student_img,
             real_img=batch["real_img"],
@@ -424,6 +461,8 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
             d_fake=d_fake,
             student_features=student_features if features_needed else None,
         )
+        if rgb_points:  # CAGAN kd_mode Intermediate: every ToRGB output of the skip architecture
+            ctx.extras["student_rgbs"] = captured[len(points) :]
         ctx = self.generator_context(ctx, batch, inputs, needs)
         ctx.extras.update(self.loss_context_extras(ctx, batch, inputs, needs))
         total = self.adversarial.weight * adversarial

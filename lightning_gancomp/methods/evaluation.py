@@ -21,11 +21,6 @@ from lightning_gancomp.nets.contract import GeneratorInputs, run_generator
 NetName = Literal["ema", "generator", "teacher"]
 
 
-def _row_length(count: int) -> int:
-    root = int(count**0.5)
-    return root if root * root == count else min(count, 8)
-
-
 class EvaluationMixin:
     """Sampling, grids, validation/test/predict steps (see the module docstring)."""
 
@@ -64,15 +59,14 @@ class EvaluationMixin:
             inputs.label = torch.arange(size, device=self.device) % int(self.generator.num_classes)
         return inputs
 
-    def grid_images(self) -> tuple[Tensor, int]:
-        """(images ``[N, 3, H, W]`` clamped to [-1, 1], images per row) for a sample grid."""
+    def grid_rows(self) -> list[tuple[str, Tensor]]:
+        """Labelled rows of a sample grid, images clamped to [-1, 1] (image-to-image: the inputs
+        above the outputs)."""
         inputs = (self._grid_inputs or self.fixed_grid_inputs()).to(self.device)
-        images = self.generate(inputs, "ema")
-        if inputs.input_img is not None and inputs.input_img.shape[1] == images.shape[1]:
-            # image-to-image grids show input | output pairs
-            images = torch.stack([inputs.input_img, images], dim=1).flatten(0, 1)
-            return images.clamp(-1, 1), 2
-        return images.clamp(-1, 1), _row_length(images.shape[0])
+        rows = [("generated", self.generate(inputs, "ema").clamp(-1, 1))]
+        if inputs.input_img is not None:
+            rows.insert(0, ("input", inputs.input_img.clamp(-1, 1)))
+        return rows
 
     # -- evaluation ------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
@@ -103,20 +97,28 @@ class EvaluationMixin:
             return
         self._eval_images_seen += self.feed_metrics(batch)
 
-    @torch.no_grad()
-    def feed_metrics(self, batch: Mapping[str, Tensor]) -> int:
-        """Real images of ``batch`` and class-/input-matched generated images (G-EMA) into the
-        metrics; returns the number of real images."""
-        assert self.metrics is not None
-        real_img = batch["real_img"]
-        inputs = self.sample_inputs(real_img.shape[0], batch)
+    def evaluation_inputs(self, batch: Mapping[str, Tensor]) -> GeneratorInputs:
+        """Generator inputs matched to a batch of real images (their labels / input images)."""
+        inputs = self.sample_inputs(batch["real_img"].shape[0], batch)
         if self.task == "conditional" and "label" in batch:
             inputs.label = batch["label"]  # class-matched fakes
-        fake_img = self.generate(inputs, "ema").clamp(-1, 1)
-        if self.metrics.needs_real_images:  # real statistics may be cached
-            self.metrics.update(real_img, real=True)
-        self.metrics.update(fake_img, real=False)
-        return int(real_img.shape[0])
+        return inputs
+
+    @torch.no_grad()
+    def feed_metrics(
+        self, batch: Mapping[str, Tensor], inputs: GeneratorInputs | None = None, net: NetName = "ema",
+        metrics: Any = None,
+    ) -> int:  # fmt: skip
+        """Real images of ``batch`` and class-/input-matched images of ``net`` (G-EMA) into the
+        metrics (``self.metrics`` unless given); returns the number of real images."""
+        metrics = metrics if metrics is not None else self.metrics
+        assert metrics is not None
+        inputs = inputs if inputs is not None else self.evaluation_inputs(batch)
+        fake_img = self.generate(inputs, net).clamp(-1, 1)
+        if metrics.needs_real_images:  # real statistics may be cached
+            metrics.update(batch["real_img"], real=True)
+        metrics.update(fake_img, real=False)
+        return int(batch["real_img"].shape[0])
 
     @torch.no_grad()
     def evaluate_loader(self, loader: Any, max_images: int | None = None) -> dict[str, float]:
@@ -142,13 +144,24 @@ class EvaluationMixin:
     def on_test_epoch_end(self) -> None:
         self._finish_evaluation("test")
 
-    def _finish_evaluation(self, prefix: str) -> None:
+    def _finish_evaluation(self, prefix: str) -> dict[str, float] | None:
         if self.metrics is None or self._eval_images_seen == 0:
-            return
-        results = self.metrics.compute()
+            return None
+        results = {name: float(value) for name, value in self.metrics.compute().items()}
         for name, value in results.items():
-            self.log(f"{prefix}/{name}", float(value), prog_bar=name == "fid", sync_dist=False)
+            self.log(f"{prefix}/{name}", value, prog_bar=name == "fid", sync_dist=False)
+        self.log_evaluation_protocol(prefix)
         self.metrics.reset()
+        return results
+
+    def log_evaluation_protocol(self, prefix: str) -> None:
+        """Write what the numbers were measured against (real statistics' source, image counts,
+        feature networks and resize; ``GenerativeMetrics.protocol``) to every logger."""
+        protocol = getattr(self.metrics, "last_protocol", None)
+        if not protocol or self._trainer is None:
+            return
+        for logger in self.loggers:
+            logger.log_hyperparams({f"{prefix}_protocol/{k}": v for k, v in protocol.items()})
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """Generated images in [-1, 1] for a predict batch (its size, labels or inputs); latents

@@ -15,12 +15,16 @@ features) and IS (the logits), so the network runs once per batch, not once per 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from lightning_gancomp.checkpoints import load_error_reason
 
 #: torch-fidelity's Inception-v3 weights (the TF FID graph converted to PyTorch); torchmetrics
 #: downloads them into the torch hub cache on first use.
@@ -52,22 +56,47 @@ def torch_hub_checkpoint_path(file_name: str) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", file_name)
 
 
-def _check_plain_state_dict(path: str) -> None:
-    """Fail with one line unless ``path`` is a tensor-only state dict (``weights_only=True`` loadable).
-
-    torch-fidelity itself loads the override with ``weights_only=False``; loading it here first
-    with ``weights_only=True`` guarantees no pickled code ever runs from a user-supplied file.
-    """
+def read_plain_state_dict(path: str, required_key: str, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of a user-supplied weights file, read once with ``weights_only=True``; one line
+    unless it is a tensor-only state dict holding ``required_key``."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"feature_extractor_weights_path={path!r}: no such file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - any unreadable file is one line naming it
+        reason = load_error_reason(err)
         raise ValueError(
-            f"{path}: not a plain tensor state dict loadable with weights_only=True ({err})"
+            f"{path}: not a plain tensor state dict loadable with weights_only=True ({reason})"
         ) from err
-    if not isinstance(state, dict) or "fc.weight" not in state:
-        raise ValueError(f"{path}: not torch-fidelity Inception weights (no 'fc.weight' key)")
+    if not isinstance(state, dict) or required_key not in state:
+        raise ValueError(f"{path}: not {what} weights (no {required_key!r} key)")
+    return state
+
+
+@contextlib.contextmanager
+def weights_only_torch_loads(preloaded: dict[str, dict[str, torch.Tensor]] | None = None) -> Iterator[None]:
+    """While torch-fidelity builds a network: ``torch.load(path)`` of a file in ``preloaded``
+    returns the tensors already read (no second read of a file that could have been swapped), and
+    every other ``torch.load`` (torch hub cache, torchvision weights) is forced weights-only.
+
+    torch-fidelity loads ``feature_extractor_weights_path`` and its hub downloads with
+    ``weights_only=False`` (``feature_extractor_inceptionv3.py``, ``feature_extractor_vgg16.py``);
+    it offers no way to pass tensors in, hence the temporary replacement of ``torch.load``.
+    """
+    known = {os.path.abspath(path): state for path, state in (preloaded or {}).items()}
+    original = torch.load
+
+    def load(f: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(f, (str, os.PathLike)) and os.path.abspath(f) in known:
+            return known[os.path.abspath(f)]
+        kwargs["weights_only"] = True
+        return original(f, *args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
 
 
 def inception_tag(weights_path: str | None, antialias: bool) -> str:
@@ -108,15 +137,17 @@ class InceptionFeatureExtractor(nn.Module):
         super().__init__()
         from torchmetrics.image.fid import NoTrainInceptionV3
 
+        preloaded = {}
         if weights_path is not None:
-            _check_plain_state_dict(weights_path)
+            preloaded[weights_path] = read_plain_state_dict(weights_path, "fc.weight", "Inception-v3")
         try:
-            self.inception = NoTrainInceptionV3(
-                name="inception-v3-compat",
-                features_list=["2048", "logits_unbiased"],
-                feature_extractor_weights_path=weights_path,
-                antialias=antialias,
-            )
+            with weights_only_torch_loads(preloaded):
+                self.inception = NoTrainInceptionV3(
+                    name="inception-v3-compat",
+                    features_list=["2048", "logits_unbiased"],
+                    feature_extractor_weights_path=weights_path,
+                    antialias=antialias,
+                )
         except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
             raise FeatureExtractorUnavailableError(
                 f"Inception weights for FID/KID/IS could not be downloaded ({type(err).__name__}): download "
@@ -163,12 +194,14 @@ class VGG16FeatureExtractor(nn.Module):
         from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
         from torchvision.models import VGG16_Weights
 
-        if weights_path is not None and not os.path.isfile(weights_path):
-            raise FileNotFoundError(f"VGG-16 weights {weights_path!r}: no such file")
+        preloaded = {}
+        if weights_path is not None:
+            preloaded[weights_path] = read_plain_state_dict(weights_path, "classifier.0.weight", "VGG-16")
         try:
-            self.vgg = FeatureExtractorVGG16(
-                "vgg16", ["fc2_relu"], feature_extractor_weights_path=weights_path
-            )
+            with weights_only_torch_loads(preloaded):
+                self.vgg = FeatureExtractorVGG16(
+                    "vgg16", ["fc2_relu"], feature_extractor_weights_path=weights_path
+                )
         except (OSError, RuntimeError) as err:  # URLError/HTTPError are OSErrors; bad hash is RuntimeError
             url = VGG16_Weights.IMAGENET1K_V1.url
             raise FeatureExtractorUnavailableError(

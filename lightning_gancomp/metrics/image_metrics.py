@@ -3,8 +3,9 @@
 ``GenerativeMetrics`` is deliberately a plain object, not an ``nn.Module``: assigned as an
 attribute of a LightningModule it is not registered as a submodule, so Inception (~100 MB) never
 lands in a Lightning checkpoint and is never touched by DDP or ``.train()``. Move it with
-``.to(device)``. Statistics are per process (no cross-rank sync): under DDP, evaluate on rank 0
-or gather the images first.
+``.to(device)``. Under DDP each rank feeds its shard of the evaluation data; ``compute()`` first
+merges every rank's statistics (FID sums added, kept features and IS logits gathered), so all
+ranks report the metric of all samples — the same number as one process on the same images.
 
 The networks are built on first use (the first ``update``, ``extract_*``, ``compute`` with
 images, or access to ``extractor`` / ``pr_extractor``), not in the constructor: building
@@ -48,8 +49,10 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from lightning_gancomp.caches import read_cache
 from lightning_gancomp.metrics.embedded_features import EMBEDDED_DESCRIPTION
 from lightning_gancomp.metrics.features import (
     InceptionFeatureExtractor,
@@ -58,6 +61,7 @@ from lightning_gancomp.metrics.features import (
     inception_description,
     inception_tag,
 )
+from lightning_gancomp.metrics.fid_stats import FidStatistics, FidStatisticsError, load_fid_statistics
 from lightning_gancomp.metrics.precision_recall import (
     DCP_TRUNCATION_PSIS,
     knn_precision_recall,
@@ -178,6 +182,15 @@ def real_stats_cache_path(cache_dir: str, dataset_key: str, extractor_tag: str) 
     return os.path.join(cache_dir, f"{readable}--{extractor_tag}--{digest}.pt")
 
 
+def _gathered(parts: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """Every rank's list of feature batches, concatenated per rank (ranks may hold different
+    counts, so the objects are gathered rather than fixed-size tensors)."""
+    local = torch.cat(parts).cpu() if parts else None
+    everyone: list[torch.Tensor | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, local)
+    return [p.to(device) for p in everyone if p is not None]
+
+
 class GenerativeMetrics:
     """FID / KID / IS / precision-recall of generated vs real images in [-1, 1].
 
@@ -195,6 +208,9 @@ class GenerativeMetrics:
         vgg16_weights_path: local torchvision ``vgg16-397923af.pth`` for ``"vgg16"``.
         antialias: Inception resize; ``False`` (default) reproduces TF FID as used by the papers,
             ``True`` is torchmetrics' default antialiased resize.
+        real_statistics_path: precomputed FID real statistics (``.npz`` mu/sigma of NVlabs TF-FID /
+            clean-fid, ``.pkl`` mean/cov of rosinality / CAGAN; ``fid_stats.py``): FID compares
+            against them instead of the real images (other metrics still need real images).
         dataset_key: identifies the real image set (e.g. ``"ffhq256-lmdb-50k"``); enables the
             on-disk real-statistics cache. ``None`` → real statistics are kept only in memory.
         cache_dir: where real statistics are cached (default ``~/.cache/lightning_gancomp/real_stats``).
@@ -213,6 +229,7 @@ class GenerativeMetrics:
         precision_recall_extractor: Literal["vgg16", "same"] | nn.Module | None = None,
         vgg16_weights_path: str | None = None,
         antialias: bool = False,
+        real_statistics_path: str | None = None,
         dataset_key: str | None = None,
         cache_dir: str | None = None,
         kid_subsets: int = 100,
@@ -229,6 +246,9 @@ class GenerativeMetrics:
         # Networks and the torchmetrics states sized by them are built on first use (module docstring).
         self._main = _main_network(feature_extractor, feature_extractor_weights_path, antialias)
         self._pr = self._pr_network(feature_extractor, precision_recall_extractor, vgg16_weights_path)
+        self.fid_statistics: FidStatistics | None = (
+            load_fid_statistics(real_statistics_path) if real_statistics_path is not None else None
+        )
         self._fid: nn.Module | None = None
         self._kid: nn.Module | None = None
         self._inception_score: nn.Module | None = None
@@ -245,12 +265,16 @@ class GenerativeMetrics:
         # separate network's space keeps its own lists. IS needs generated images only.
         pr_in_main_space = "precision_recall" in self.metrics and self._pr is None
         self._keep_features = "kid" in self.metrics or pr_in_main_space
-        self._uses_real = self._keep_features or self._pr is not None or "fid" in self.metrics
+        fid_from_images = "fid" in self.metrics and self.fid_statistics is None
+        self._uses_real = self._keep_features or self._pr is not None or fid_from_images
         self._real_features: list[torch.Tensor] = []
         self._fake_features: list[torch.Tensor] = []
         self._real_pr_features: list[torch.Tensor] = []
         self._fake_pr_features: list[torch.Tensor] = []
-        self._frozen_fid_real: dict[str, torch.Tensor] | None = None
+        self._frozen_fid_real: dict[str, torch.Tensor] | None = (
+            self.fid_statistics.torchmetrics_state() if self.fid_statistics is not None else None
+        )
+        self.last_protocol: dict[str, str | int | None] = {}
         self.num_real_images = 0
         self.num_fake_images = 0
         self.extractor_calls = 0  # network forwards so far (shows that cached real images are skipped)
@@ -330,10 +354,15 @@ class GenerativeMetrics:
         if self._pr is not None:
             self._pr.get(self.device)
         num_features = int(extractor.num_features)
+        if self.fid_statistics is not None and self.fid_statistics.num_features != num_features:
+            raise FidStatisticsError(
+                f"real statistics {self.fid_statistics.path}: {self.fid_statistics.num_features} features, "
+                f"but the feature extractor gives {num_features}"
+            )
         with warnings.catch_warnings():  # KID/IS warn that they keep features in memory; we know
             warnings.simplefilter("ignore", UserWarning)
-            # sync_on_compute=False: every statistic here is per process (our own feature lists and a
-            # cached real state cannot be summed across ranks); evaluate on one rank or gather images.
+            # sync_on_compute=False: ranks are merged once, by `_merge_ranks` (a frozen or cached real
+            # state must not be summed again at every compute).
             fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features), sync_on_compute=False)
             kid = KernelInceptionDistance(
                 feature=_PassThroughFeatures(num_features),
@@ -470,7 +499,7 @@ class GenerativeMetrics:
         if self._pr is not None:
             pr_features = self._pr.get(self.device)(img_uint8)[0].float()
             (self._real_pr_features if real else self._fake_pr_features).append(pr_features)
-        if "fid" in self.metrics:
+        if "fid" in self.metrics and not (real and self.fid_statistics is not None):
             self.fid.update(features, real=real)
         if real:
             self.num_real_images += imgs.shape[0]
@@ -494,6 +523,7 @@ class GenerativeMetrics:
                 f"and {self.num_fake_images} generated"
             )
         self._build()  # already built by the updates; here for a cache-only real side
+        self._merge_ranks()
         if self._uses_real and not self.real_frozen:
             self._freeze_real()
         results: dict[str, float] = {}
@@ -518,7 +548,43 @@ class GenerativeMetrics:
                 torch.cat(real_kept), torch.cat(fake_kept), k=self.pr_neighbourhood
             )
             results["precision"], results["recall"] = precision, recall
+        self.last_protocol = self.protocol()
         return results
+
+    def _merge_ranks(self) -> None:
+        """Under ``torch.distributed``, replace this rank's statistics by all ranks' (generated
+        side always, real side until it is frozen); a no-op in a single process."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return
+        sides = ["fake"] + (["real"] if self._uses_real and not self.real_frozen else [])
+        for side in sides:
+            if "fid" in self.metrics and not (side == "real" and self.fid_statistics is not None):
+                # precomputed real statistics are the same on every rank: never summed
+                for name in ("features_sum", "features_cov_sum", "features_num_samples"):
+                    dist.all_reduce(getattr(self.fid, f"{side}_{name}"))
+            for name in (f"_{side}_features", f"_{side}_pr_features"):
+                setattr(self, name, _gathered(getattr(self, name), self.device))
+            count = torch.tensor(getattr(self, f"num_{side}_images"), device=self.device)
+            dist.all_reduce(count)
+            setattr(self, f"num_{side}_images", int(count))
+        if "is" in self.metrics:
+            self.inception_score.features = _gathered(self.inception_score.features, self.device)
+
+    def protocol(self) -> dict[str, str | int | None]:
+        """What the numbers were measured against (log it with them): the real statistics' source,
+        image counts, and the feature networks with their resize."""
+        if self.fid_statistics is not None:
+            source = self.fid_statistics.describe()
+        elif self._real_from_cache:
+            source = f"cached {self._cache_path()}"
+        else:
+            source = f"computed from {self.num_real_images} real images"
+        return {
+            "real_statistics": source,
+            "num_real_images": self.num_real_images if self._uses_real else None,
+            "num_generated_images": self.num_fake_images,
+            "features": self.description,
+        }
 
     def _compute_kid(self) -> dict[str, float]:
         real = torch.cat(self._real_features)
@@ -557,6 +623,8 @@ class GenerativeMetrics:
     def _cache_tag(self) -> str:
         """Every network whose features the cache holds (Inception/VGG-16: without building them)."""
         tag = str(self._main.attribute("tag", self.device))
+        if self.fid_statistics is not None:  # FID's real side came from a file, not from the images
+            tag += "+fidfile-" + re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(self.fid_statistics.path))
         if self._pr is None:
             return tag
         return f"{tag}+pr-{self._pr.attribute('tag', self.device)}"
@@ -603,12 +671,8 @@ class GenerativeMetrics:
         if self.dataset_key is None or not self._uses_real:
             return
         path = self._cache_path()
-        if not os.path.isfile(path):
-            return
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, ValueError) as err:
-            warnings.warn(f"{path}: unreadable real-statistics cache ({err}); recomputing", stacklevel=2)
+        payload = read_cache(path, "real-statistics")
+        if payload is None:
             return
         if not isinstance(payload, dict) or payload.get("format") != REAL_STATS_FORMAT:
             warnings.warn(f"{path}: not a real-statistics cache; recomputing", stacklevel=2)
@@ -621,13 +685,14 @@ class GenerativeMetrics:
         has_fid = payload.get("fid") is not None
         has_features = payload.get("features") is not None
         has_pr_features = payload.get("pr_features") is not None
+        fid_from_cache = "fid" in self.metrics and self.fid_statistics is None
         if (
-            ("fid" in self.metrics and not has_fid)
+            (fid_from_cache and not has_fid)
             or (self._keep_features and not has_features)
             or (self._pr is not None and not has_pr_features)
         ):
             return  # cache made for fewer metrics: measure real images again (and overwrite it)
-        if "fid" in self.metrics:
+        if fid_from_cache:
             self._frozen_fid_real = payload["fid"]
             if self._fid is not None:  # else restored when the metrics are built
                 self._restore_fid_real(self._frozen_fid_real)

@@ -8,9 +8,10 @@
 - Mean L1 teacher–student distance (DCP, Chung et al., Fig. 4: "averaged L1 distances between 10K
   samples from teacher and student" on the same z). Official script (jiwoogit/DCP-GAN
   ``get_recon.py``): ``z ~ N(0, I)``, ``mean |G_T([z]) - G_S([z])|`` over all pixels of the raw
-  [-1, 1] outputs, averaged over batches. The official call lets each generator draw its own
-  noise maps; by default here both get the same noise maps (the distance then measures the
-  generators, not the noise) — ``share_noise=False`` reproduces the official behaviour.
+  [-1, 1] outputs, averaged over batches, and each generator call draws its own noise maps
+  (``randomize_noise=True``). That is the default here (noise maps drawn from the seeded
+  generator, so the number is reproducible); ``share_noise=True`` gives teacher and student the
+  same maps (the distance then measures the generators, not the noise).
 """
 
 from __future__ import annotations
@@ -90,13 +91,23 @@ def _generator_device(generator: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _has_noise_inputs(net: nn.Module) -> bool:
+    # declared style-based nets, and any generator offering per-layer noise maps
+    return is_style_based(net) or hasattr(net, "make_noise")
+
+
+def _noise_maps(net: nn.Module, n: int, rng: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    """Per-sample noise maps ``[n, ...]`` in the shapes of ``net.make_noise()``, drawn from ``rng``."""
+    return [torch.randn((n, *t.shape[1:]), generator=rng).to(device) for t in net.make_noise()]
+
+
 @torch.no_grad()
 def mean_l1_distance(
     teacher: nn.Module,
     student: nn.Module,
     num_samples: int = 10000,
     batch_size: int = 16,
-    share_noise: bool = True,
+    share_noise: bool = False,
     seed: int = 0,
     generator_kwargs: dict[str, Any] | None = None,
 ) -> float:
@@ -106,8 +117,8 @@ def mean_l1_distance(
         teacher, student: unconditional generators ``G(z) -> [B, 3, H, W]`` with the same ``z_dim``.
         num_samples: images (DCP: 10,000).
         batch_size: images per forward.
-        share_noise: StyleGAN2 generators (with ``make_noise``) get the same noise maps for teacher
-            and student; ``False`` lets each draw its own (official ``get_recon.py``).
+        share_noise: generators with noise inputs (``make_noise``) get the same per-sample noise
+            maps; ``False`` (default, official ``get_recon.py``) draws independent maps for each.
         seed: seeds z (and shared noise), so the number is reproducible.
         generator_kwargs: extra keyword arguments for both generator calls (e.g. ``truncation``).
 
@@ -124,12 +135,14 @@ def mean_l1_distance(
     while remaining > 0:
         n = min(batch_size, remaining)
         z = torch.randn(n, teacher.z_dim, generator=rng).to(device)
-        call_kwargs = dict(kwargs)
-        if share_noise and is_style_based(teacher) and is_style_based(student):
-            noise = [torch.randn(tuple(t.shape), generator=rng).to(device) for t in teacher.make_noise()]
-            call_kwargs.update(noise=noise, randomize_noise=False)
-        teacher_img = teacher(z, **call_kwargs)
-        student_img = student(z.to(_generator_device(student)), **call_kwargs).to(device)
+        teacher_kwargs, student_kwargs = dict(kwargs), dict(kwargs)
+        if _has_noise_inputs(teacher) and _has_noise_inputs(student):
+            teacher_noise = _noise_maps(teacher, n, rng, device)
+            student_noise = teacher_noise if share_noise else _noise_maps(student, n, rng, device)
+            teacher_kwargs.update(noise=teacher_noise, randomize_noise=False)
+            student_kwargs.update(noise=student_noise, randomize_noise=False)
+        teacher_img = teacher(z, **teacher_kwargs)
+        student_img = student(z.to(_generator_device(student)), **student_kwargs).to(device)
         total += float((teacher_img - student_img).abs().mean(dim=(1, 2, 3)).sum())
         remaining -= n
     return total / num_samples

@@ -318,6 +318,12 @@ class StyleGAN2Generator(GanNet):
         """Block outputs (last conv of each resolution, 4 px .. full size), in forward order."""
         return ["conv1"] + [f"convs.{2 * k + 1}" for k in range(len(self.to_rgbs))]
 
+    def rgb_skip_points(self) -> list[str]:
+        """The ToRGB modules, 4 px .. full size: each outputs the running RGB image of the skip
+        architecture at its resolution (rosinality / CAGAN ``return_rgb_list``); the last one is
+        the output image."""
+        return ["to_rgb1"] + [f"to_rgbs.{k}" for k in range(len(self.to_rgbs))]
+
 
 class StyleGAN2Discriminator(GanNet):
     """StyleGAN2 residual discriminator (paper Fig. 7c) with minibatch standard deviation.

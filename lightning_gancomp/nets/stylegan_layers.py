@@ -295,13 +295,21 @@ class ModulatedConv2d(nn.Module):
         return weight
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """``self.weight`` is normally ``[1, out, in, k, k]``. A ``[G, out, in, k, k]`` weight (set
+        through ``torch.func.functional_call``) gives each of G consecutive, equal groups of the
+        batch its own copy, so one backward yields per-group gradients (DCP scoring batches its
+        directions this way, :mod:`lightning_gancomp.pruning.diversity`)."""
         fused = self.fused if self.fused is not None else not self.training
+        fused = fused and self.weight.shape[0] == 1  # weight copies: the shared form (one conv per copy)
         return self._forward_grouped(x, style) if fused else self._forward_shared(x, style)
 
     def _forward_shared(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         # Same function, reordered (NVlabs modulated_conv2d with fused_modconv=False): modulation
         # scales the input channels and demodulation the output channels, so the conv itself uses
         # one weight for the whole batch (much faster to train than a batch-grouped conv).
+        copies = self.weight.shape[0]
+        if copies > 1:
+            return self._forward_copies(x, style)
         batch = x.shape[0]
         s = self.modulation(style)  # [B, in]
         weight = self.scale * self.weight[0]  # [out, in, k, k]
@@ -315,6 +323,31 @@ class ModulatedConv2d(nn.Module):
         if self.demodulate:
             # Σ_{i,k} (s_i w_oik)^2 = Σ_i s_i^2 Σ_k w_oik^2
             energy = s.pow(2) @ weight.pow(2).sum([2, 3]).t()  # [B, out]
+            out = out * torch.rsqrt(energy + self.eps).view(batch, -1, 1, 1)
+        return out
+
+    def _forward_copies(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        # The shared form with G weight copies (see modulated_weight): the G groups of m samples
+        # go side by side on the channel axis, [m, G*in, H, W], through one conv with groups=G.
+        copies, batch, k = self.weight.shape[0], x.shape[0], self.kernel_size
+        m = batch // copies
+        s = self.modulation(style)  # [B, in]
+        weight = self.scale * self.weight  # [G, out, in, k, k]
+        x = x * s.view(batch, -1, 1, 1)
+        x = x.view(copies, m, *x.shape[1:]).transpose(0, 1).reshape(m, -1, *x.shape[2:])
+        if self.upsample:
+            w_t = weight.transpose(1, 2).reshape(copies * self.in_channels, self.out_channels, k, k)
+            out = self.blur(F.conv_transpose2d(x, w_t, padding=0, stride=2, groups=copies))
+        elif self.downsample:
+            w_g = weight.reshape(copies * self.out_channels, self.in_channels, k, k)
+            out = F.conv2d(self.blur(x), w_g, padding=0, stride=2, groups=copies)
+        else:
+            w_g = weight.reshape(copies * self.out_channels, self.in_channels, k, k)
+            out = F.conv2d(x, w_g, padding=self.padding, groups=copies)
+        out = out.view(m, copies, self.out_channels, *out.shape[2:]).transpose(0, 1)
+        out = out.reshape(batch, self.out_channels, *out.shape[3:])
+        if self.demodulate:
+            energy = torch.bmm(s.view(copies, m, -1).pow(2), weight.pow(2).sum([3, 4]).transpose(1, 2))
             out = out * torch.rsqrt(energy + self.eps).view(batch, -1, 1, 1)
         return out
 

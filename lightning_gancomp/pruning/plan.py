@@ -20,6 +20,7 @@ lychenyoko/content-aware-gan-compression ``Util/pruning_util.py`` ``Get_Uniform_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -66,6 +67,9 @@ class PruningPlan:
     groups: dict[str, GroupPlan]
     scorer: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    #: ``{"file": name, "sha256": hex}`` of the student checkpoint written with this plan (prune
+    #: sets it), so a plan beside another student is detected (:meth:`check_student`).
+    student: dict[str, str] | None = None
 
     # -- views ----------------------------------------------------------------------------------
     def sizes(self) -> dict[str, int]:
@@ -114,6 +118,7 @@ class PruningPlan:
                 "widths_before": [g.size for g in self.groups.values()],
                 "widths_after": [g.kept for g in self.groups.values()],
             },
+            **({"student": dict(self.student)} if self.student else {}),
             "groups": {name: {"size": g.size, "keep": list(g.keep)} for name, g in self.groups.items()},
         }
 
@@ -150,6 +155,7 @@ class PruningPlan:
             groups=groups,
             scorer=dict(data.get("scorer", {})),
             policy=dict(data.get("policy", {})),
+            student=dict(data["student"]) if isinstance(data.get("student"), Mapping) else None,
         )
 
     @classmethod
@@ -165,15 +171,45 @@ class PruningPlan:
         atomic_write_text(self.to_json(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, net: GanNet | None = None) -> PruningPlan:
+    def load(
+        cls, path: str | os.PathLike, net: GanNet | None = None, student: str | os.PathLike | None = None
+    ) -> PruningPlan:
+        """Read a plan file; check it fits ``net`` and was written with the checkpoint ``student``."""
         path = os.fspath(path)
-        if not os.path.exists(path):
+        if not os.path.isfile(path):
             raise PlanError(f"plan file not found: {path}")
-        with open(path, encoding="utf-8") as fh:
-            plan = cls.from_json(fh.read(), path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{path}: cannot be read as a plan ({exc})") from exc
+        plan = cls.from_json(text, path)
         if net is not None:
             plan.validate(net, path)
+        if student is not None:
+            plan.check_student(student, path)
         return plan
+
+    def check_student(self, student: str | os.PathLike, source: str = "plan") -> None:
+        """PlanError unless ``student``'s bytes are those this plan was written with (plans
+        without a recorded checksum, from before it was recorded, are accepted)."""
+        if not self.student or "sha256" not in self.student:
+            return
+        actual = file_sha256(student)
+        if actual != self.student["sha256"]:
+            raise PlanError(
+                f"{source} was written with another student than {os.fspath(student)} (sha256 "
+                f"{self.student['sha256'][:12]}… recorded, {actual[:12]}… found): the two files come "
+                "from different prune runs; prune again or remove the stale plan"
+            )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_keep(name: str, keep: tuple[int, ...], size: int, min_size: int, source: str) -> None:

@@ -57,12 +57,17 @@ def test_lpips_zero_for_identical_positive_otherwise_and_outside_state_dict():
     assert list(holder.state_dict()) == [] and list(holder.parameters()) == []
 
 
-def test_lpips_downsamples_large_images_first():
-    term = LPIPSLoss(net="alex", pretrained_backbone=False, resize_to=32)
+@pytest.mark.parametrize("mode", [None, "bilinear", "area"])
+def test_lpips_downsamples_large_images_first(mode):
+    # Default: bilinear, align_corners=False (CAGAN train.py Downsample_Image_256).
+    kwargs = {} if mode is None else {"resize_mode": mode}
+    term = LPIPSLoss(net="alex", pretrained_backbone=False, resize_to=32, **kwargs)
     big = torch.rand(1, 3, 128, 128) * 2 - 1
-    small = torch.nn.functional.interpolate(big, size=(32, 32), mode="area")
+    resize = dict(mode="area") if mode == "area" else dict(mode="bilinear", align_corners=False)
+    small = torch.nn.functional.interpolate(big, size=(32, 32), **resize)
+    small_teacher = torch.nn.functional.interpolate(big.flip(-1), size=(32, 32), **resize)
     on_big = term(LossContext(student_img=big, teacher_img=big.flip(-1)))
-    on_small = term(LossContext(student_img=small, teacher_img=small.flip(-1)))
+    on_small = term(LossContext(student_img=small, teacher_img=small_teacher))
     assert on_big.item() == pytest.approx(on_small.item(), rel=1e-5)
 
 

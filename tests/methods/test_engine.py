@@ -16,8 +16,10 @@ from _tiny import (
     tiny_discriminator,
     tiny_stylegan2,
 )
+from PIL import Image
 
 from lightning_gancomp.callbacks import GanCheckpoint, SampleGrid
+from lightning_gancomp.callbacks.grids import LABEL_WIDTH, PAD
 from lightning_gancomp.checkpoints import load_discriminator, load_generator
 from lightning_gancomp.losses import FeatureDistillation, PathLengthPenalty, PixelLoss, R1Penalty
 from lightning_gancomp.methods import AdversarialModule, CompressionModule, NonFiniteLossError
@@ -193,8 +195,8 @@ def test_conditional_generator_and_discriminator_get_labels():
     trainer.fit(module, DictDataModule(kind="conditional"))
     inputs = module.sample_inputs(64)
     assert inputs.label is not None and set(inputs.label.tolist()) == {0, 1, 2}
-    grid, _ = module.grid_images()
-    assert grid.shape == (16, 3, 8, 8)
+    ((label, grid),) = module.grid_rows()
+    assert label == "generated" and grid.shape == (16, 3, 8, 8)
 
 
 def test_image_to_image_compression_with_pair_discriminator(tmp_path):
@@ -213,9 +215,13 @@ def test_image_to_image_compression_with_pair_discriminator(tmp_path):
     g_params = {id(p) for p in trainer.optimizers[0].param_groups[0]["params"]}
     assert {id(p) for p in module.generator_losses[2].parameters()} <= g_params  # adaptors trained with G
     assert set(trainer.callback_metrics) >= {"train/g/rec_l1", "train/g/kd_l1", "train/g/kd_feat_l2"}
-    images, per_row = module.grid_images()
-    assert per_row == 3 and images.shape[0] == 3 * 4  # input | teacher | student for each of 4 inputs
+    rows = module.grid_rows()
+    assert [label for label, _ in rows] == ["input", "teacher", "student"]
+    assert all(images.shape == (4, 3, 8, 8) for _, images in rows)
     assert os.path.isfile(grid_cb.last_path)
+    real = Image.open(os.path.join(os.path.dirname(grid_cb.last_path), "real.png"))
+    # 8-px images shown at 64 px: labelled input and real rows of 4 images
+    assert real.size == (LABEL_WIDTH + 8 * (64 + PAD) + PAD, 2 * (64 + PAD) + PAD)
 
 
 class CountingMetrics:

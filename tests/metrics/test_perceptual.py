@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import urllib.error
 
 import pytest
@@ -15,6 +16,7 @@ from lightning_gancomp.metrics import (
     mean_l1_distance,
     mean_lpips,
 )
+from lightning_gancomp.nets.base import GanNet
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,11 @@ def lpips_alex() -> nn.Module:
     return make_lpips("alex", pretrained_backbone=False)
 
 
-class NoisyLinearGenerator(nn.Module):
-    """Unconditional toy with StyleGAN2-style noise inputs: ``img = tanh(A z) + noise_strength · noise``."""
+class NoisyLinearGenerator(GanNet):
+    """Unconditional toy with StyleGAN2-style noise inputs: ``img = tanh(A z) + noise_strength · noise``;
+    it declares itself style-based (the contract under which generators take noise maps)."""
+
+    style_based = True
 
     def __init__(self, z_dim: int = 6, resolution: int = 4, offset: float = 0.0, noise_strength: float = 0.0):
         super().__init__()
@@ -83,12 +88,20 @@ def test_mean_l1_distance_known_value_and_shared_noise():
     teacher = NoisyLinearGenerator(noise_strength=0.3)
     same = NoisyLinearGenerator(noise_strength=0.3)
     shifted = NoisyLinearGenerator(offset=0.25, noise_strength=0.3)
+    shared = dict(num_samples=20, batch_size=8, share_noise=True)
     # Same weights and shared noise maps: identical images.
-    assert mean_l1_distance(teacher, same, num_samples=20, batch_size=8) == pytest.approx(0.0, abs=1e-7)
+    assert mean_l1_distance(teacher, same, **shared) == pytest.approx(0.0, abs=1e-7)
     # A constant offset c gives exactly |c| per pixel.
-    assert mean_l1_distance(teacher, shifted, num_samples=20, batch_size=8) == pytest.approx(0.25, abs=1e-6)
-    # Official get_recon.py: each generator draws its own noise -> the noise difference shows up.
-    assert mean_l1_distance(teacher, same, num_samples=20, batch_size=8, share_noise=False) > 0.1
+    assert mean_l1_distance(teacher, shifted, **shared) == pytest.approx(0.25, abs=1e-6)
+
+
+def test_mean_l1_distance_default_is_the_official_independent_noise():
+    # Official get_recon.py: each generator draws its own noise -> with noise strength s, identical
+    # nets differ by s·|n1 − n2| per pixel, E = s·2/sqrt(pi) (n1 − n2 ~ N(0, 2)).
+    teacher, same = NoisyLinearGenerator(noise_strength=0.3), NoisyLinearGenerator(noise_strength=0.3)
+    first = mean_l1_distance(teacher, same, num_samples=400, batch_size=64)
+    assert first == pytest.approx(0.3 * 2 / math.sqrt(math.pi), rel=0.05)
+    assert mean_l1_distance(teacher, same, num_samples=400, batch_size=64) == first  # seeded
 
 
 def test_mean_l1_distance_rejects_mismatched_latents():

@@ -377,3 +377,25 @@ def test_invalid_widths_are_rejected():
         StyleGAN2Generator(resolution=48)
     with pytest.raises(ValueError, match="4 positive widths"):
         StyleGAN2Discriminator(32, channels=[4, 4])
+
+
+@pytest.mark.parametrize("mode", ["plain", "upsample", "downsample"])
+def test_modulated_conv_weight_copies_equal_one_conv_per_group(mode):
+    # G weight copies: group g of the batch (consecutive samples) sees copy g, and the gradient of
+    # a sum of per-group losses w.r.t. copy g is that group's own gradient (DCP scoring).
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(3, 4, 3, 5, upsample=mode == "upsample", downsample=mode == "downsample")
+    x, style = torch.randn(6, 3, 8, 8), torch.randn(6, 5)
+    copies = torch.randn(2, 4, 3, 3, 3, requires_grad=True)
+    out = functional_call(conv, {"weight": copies}, (x, style))
+    (out[:3].pow(2).sum() + out[3:].abs().sum()).backward()
+    for g, (loss, rows) in enumerate(
+        [(lambda y: y.pow(2).sum(), slice(0, 3)), (lambda y: y.abs().sum(), slice(3, 6))]
+    ):
+        own = copies[g : g + 1].detach().requires_grad_()
+        ref = functional_call(conv, {"weight": own}, (x[rows], style[rows]))
+        assert torch.allclose(out[rows], ref, atol=1e-5)
+        (grad,) = torch.autograd.grad(loss(ref), own)
+        assert torch.allclose(copies.grad[g], grad[0], rtol=1e-4, atol=1e-5)

@@ -141,15 +141,15 @@ def test_diversity_aware_ranks_latent_driven_channels_first_and_l1_does_not():
     assert top(L1Scorer("outgoing")(net)["hidden"], 4) == [4, 5, 6, 7]
 
 
-@pytest.mark.parametrize("grad_through_both", [False, True])
-def test_dcp_batched_equals_per_direction_loop(grad_through_both):
+@pytest.mark.parametrize("gradient_path", ["released", "intended", "through_moved"])
+def test_dcp_vmapped_equals_per_direction_loop(gradient_path):
     net = ToyStyleGenerator().eval()
     kwargs = dict(
         n_samples=6,
         batch_size=3,
         n_directions=4,
         n_pca_samples=200,
-        grad_through_both=grad_through_both,
+        gradient_path=gradient_path,
         progress=False,
     )
     batched = DiversityAwareScorer(**kwargs)(net)
@@ -160,11 +160,11 @@ def test_dcp_batched_equals_per_direction_loop(grad_through_both):
         assert torch.allclose(batched[name], chunked[name], rtol=1e-5, atol=1e-12), name
 
 
-def test_dcp_independent_noise_quirk_changes_scores():
+def test_dcp_independent_noise_changes_scores():
     net = ToyStyleGenerator().eval()
     kwargs = dict(n_samples=4, batch_size=2, n_directions=3, n_pca_samples=200, progress=False)
-    plain = DiversityAwareScorer(**kwargs)(net)
-    quirk = DiversityAwareScorer(independent_noise=True, **kwargs)(net)
+    plain = DiversityAwareScorer(gradient_path="through_moved", **kwargs)(net)
+    quirk = DiversityAwareScorer(gradient_path="through_moved", independent_noise=True, **kwargs)(net)
     assert not torch.allclose(plain["map2"], quirk["map2"])
 
 
