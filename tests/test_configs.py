@@ -21,6 +21,7 @@ import glob
 import json
 import math
 import os
+import re
 
 import pytest
 import pytorch_lightning as pl
@@ -140,6 +141,23 @@ def test_runs_are_discovered():
     folders = {run.split("/")[1] for run in RUNS}
     assert {"cagan", "dcp", "teacher", "distill"} <= folders, RUNS
     assert "configs/cagan/ffhq256_0.7.yaml" in RUNS and "configs/cagan/stylegan2.yaml" not in RUNS
+
+
+def test_every_config_file_is_a_run_or_used_by_one():
+    """A YAML file under configs/ without its header command would silently go untested: each is a
+    run, or named by a run's stack, a sub-config path, or configs/README.md."""
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    files = {os.path.normpath(p) for p in glob.glob(os.path.join(configs, "**", "*.yaml"), recursive=True)}
+    named: set[str] = set()
+    for path in [*files, os.path.join(configs, "README.md")]:
+        with open(path) as handle:
+            text = handle.read()
+        for ref in re.findall(r"[\w./-]+\.yaml", text):
+            base = os.path.dirname(configs) if ref.startswith("configs/") else os.path.dirname(path)
+            named.add(os.path.normpath(os.path.join(base, ref)))
+    runs = {os.path.normpath(os.path.join(os.path.dirname(configs), run)) for run in RUNS}
+    orphans = sorted(os.path.relpath(p, configs) for p in files - runs - named)
+    assert not orphans, f"configs neither run nor used (add a '#   gancomp fit -c ...' header): {orphans}"
 
 
 @pytest.mark.parametrize("run", RUNS)
