@@ -61,6 +61,11 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> None:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise OutputError(f"{what} {path}: is a directory, give a file name")
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{what} {path}: {existing} is a file, not a folder")
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         probe = temporary_path(path)
@@ -85,8 +90,9 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[str]]:
         except OSError as err:
             if err.errno not in _OUTPUT_ERRNOS:
                 raise
-            name = err.filename or ", ".join(targets)
-            raise OutputError(f"cannot write {name} ({err.strerror})") from err
+            named = dict(zip(temporaries, targets, strict=True)).get(os.fspath(err.filename or ""))
+            name = named or err.filename or ", ".join(targets)
+            raise OutputError(f"cannot write {name} ({err.strerror}); no output was changed") from err
         for tmp, target in zip(temporaries, targets, strict=True):
             os.replace(tmp, target)
     finally:

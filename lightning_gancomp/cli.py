@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
@@ -38,6 +39,7 @@ from lightning_gancomp.callbacks.guard import (
     RunGuard,
     RunInterrupted,
 )
+from lightning_gancomp.callbacks.predictions import ImageWriter
 from lightning_gancomp.callbacks.resume import ConfiguredOptimizerSettings
 from lightning_gancomp.checkpoints import CheckpointError
 
@@ -54,6 +56,30 @@ def weights_only_default(weights_only: bool | None) -> bool:
     opts out explicitly (``--weights_only=false``) for a file they trust. Lightning's own default
     for ``http(s)://`` paths is ``weights_only=False``."""
     return True if weights_only is None else weights_only
+
+
+def network_file_as_student(model: Any, ckpt_path: str | None) -> str | None:
+    """``ckpt_path`` unless it is a file of networks rather than a training checkpoint (``gancomp
+    prune`` output, an exported generator): then a compression method takes its generator as the
+    student and None is returned; any other model gets one line saying what to pass."""
+    from lightning_gancomp.methods.compression import CompressionModule
+
+    if not ckpt_path or "://" in str(ckpt_path) or not os.path.isfile(ckpt_path):
+        return ckpt_path
+    payload = AtomicCheckpointIO().load_checkpoint(ckpt_path, weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" in payload:
+        return ckpt_path
+    if isinstance(model, CompressionModule):
+        model.load_student_file(ckpt_path)
+        sys.stderr.write(
+            f"gancomp: note: {ckpt_path} is not a training checkpoint; its generator is tested\n"
+        )
+        return None
+    raise CheckpointError(
+        f"--ckpt_path {ckpt_path}: holds networks, not a training checkpoint; pass a Lightning "
+        "checkpoint (<run>/checkpoints/last.ckpt), or use a compression config with "
+        f"model.init_args.student_path={ckpt_path}"
+    )
 
 
 class GancompTrainer(pl.Trainer):
@@ -118,7 +144,9 @@ class GancompTrainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         weights_only: bool | None = None,
     ) -> Any:
-        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        """Lightning's ``validate``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``
+        (a file of networks: as in :meth:`test`)."""
+        ckpt_path = network_file_as_student(model, ckpt_path)
         return super().validate(
             model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
         )
@@ -132,7 +160,10 @@ class GancompTrainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         weights_only: bool | None = None,
     ) -> Any:
-        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``."""
+        """Lightning's ``test``; ``ckpt_path`` is loaded weights-only unless ``weights_only=False``.
+        A file of networks (``gancomp prune`` output, an exported generator) is evaluated as the
+        student of a compression config."""
+        ckpt_path = network_file_as_student(model, ckpt_path)
         return super().test(
             model, dataloaders, ckpt_path, verbose, datamodule, weights_only_default(weights_only)
         )
@@ -149,8 +180,14 @@ class GancompTrainer(pl.Trainer):
         """Generate images: one per item of the datamodule's test split (its labels / input images
         for conditional and image-to-image models); add ``callbacks.ImageWriter`` to save them.
 
-        The data modules define no predict split, so their test loader is used instead.
+        The data modules define no predict split, so their test loader is used instead. Without an
+        image-writing callback the images go to ``<log dir>/predictions`` (the command says where).
         """
+        ckpt_path = network_file_as_student(model, ckpt_path)
+        writer = next((c for c in self.callbacks if isinstance(c, BasePredictionWriter)), None)
+        if writer is None:
+            writer = ImageWriter(os.path.join(self.log_dir or self.default_root_dir, "predictions"))
+            self.callbacks.append(writer)
         if (
             dataloaders is None
             and datamodule is not None
@@ -158,9 +195,12 @@ class GancompTrainer(pl.Trainer):
         ):
             datamodule.setup("test")
             dataloaders, datamodule = datamodule.test_dataloader(), None
-        return super().predict(
+        predictions = super().predict(
             model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only_default(weights_only)
         )
+        if isinstance(writer, ImageWriter) and self.is_global_zero:
+            print(f"gancomp: wrote {len(writer.written)} images to {os.path.abspath(writer.output_dir)}")
+        return predictions
 
     def prune(
         self,
@@ -198,8 +238,9 @@ class GancompTrainer(pl.Trainer):
         key: str | None = None,
         torchscript: str | None = None,
         torchscript_batch_size: int = 1,
+        onnx: str | None = None,
     ) -> None:
-        """Write a plain generator file (weights + widths) and optionally TorchScript.
+        """Write a plain generator file (weights + widths) and optionally TorchScript and ONNX.
 
         Args:
             model: the configured method (its ``student_path`` is the default checkpoint).
@@ -209,6 +250,7 @@ class GancompTrainer(pl.Trainer):
             key: network in the checkpoint (``g_ema`` default, ``g``, ``teacher``).
             torchscript: also write a traced TorchScript module here.
             torchscript_batch_size: the batch size the trace is recorded (and runs) at.
+            onnx: also write an ONNX file here (dynamic batch; checked in ONNX Runtime).
         """
         from lightning_gancomp.commands.export import export_method
 
@@ -219,6 +261,7 @@ class GancompTrainer(pl.Trainer):
             key=key,
             torchscript=torchscript,
             torchscript_batch_size=torchscript_batch_size,
+            onnx=onnx,
         )
 
     def profile(
@@ -231,6 +274,8 @@ class GancompTrainer(pl.Trainer):
         repeats: int = 10,
         resolution: int | None = None,
         output: str | None = None,
+        backends: list[Literal["eager", "compile", "onnxruntime"]] | None = None,
+        dtypes: list[Literal["fp32", "fp16", "int8-dynamic", "int8-static"]] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Parameters, MACs (torchprofile and CAGAN conventions) and latency of the generators.
 
@@ -244,10 +289,40 @@ class GancompTrainer(pl.Trainer):
             repeats: timed forwards (median reported).
             resolution: input size of image-to-image generators (default 256).
             output: also write the report as JSON to this path.
+            backends: also time each generator on these deployment backends (PyTorch eager,
+                ``torch.compile``, ONNX Runtime), teacher and student interleaved, with the
+                speedup over the teacher on the same backend.
+            dtypes: data types for the backend table (``fp32``; ``fp16`` where the backend
+                supports it; ``int8-dynamic`` / ``int8-static`` through ONNX Runtime quantisation),
+                each with its output drift from fp32.
         """
         from lightning_gancomp.commands.profile import profile_method
 
-        return profile_method(model, batch_size, device, warmup, repeats, resolution, output)
+        return profile_method(
+            model,
+            batch_size,
+            device,
+            warmup,
+            repeats,
+            resolution,
+            output,
+            backends or (),
+            dtypes or ("fp32",),
+        )
+
+
+def check_accelerator(accelerator: Any) -> None:
+    """``trainer.accelerator`` naming hardware this machine lacks is one line naming the key
+    (Lightning says only "No supported gpu backend found!")."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: this machine has no CUDA GPU (torch.cuda.is_available() "
+            "is False); use accelerator: cpu or auto"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps: MPS is not available on this machine; use cpu or auto")
 
 
 def config_files(args: Any) -> list[str]:
@@ -342,6 +417,29 @@ class GancompCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), **EXTRA_SUBCOMMANDS}
 
+    def _prepare_subcommand_parser(
+        self, klass: type, subcommand: str, **kwargs: Any
+    ) -> LightningArgumentParser:
+        """``prune``/``export``/``profile`` show their own options first in ``--help`` (then the
+        model, data and Trainer options they also accept), with a usage line that fits a screen."""
+        if subcommand not in EXTRA_SUBCOMMANDS:
+            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        parser = self.init_parser(**kwargs)
+        added = parser.add_method_arguments(klass, subcommand, skip=set(self.subcommands()[subcommand]))
+        self._subcommand_method_arguments[subcommand] = added
+        self._add_arguments(parser)
+        own = " ".join(f"[--{name} {name.upper()}]" for name in added)
+        parser.usage = f"gancomp {subcommand} -c CONFIG {own} [--model.* --data.* --trainer.* overrides]"
+        return parser
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """``--model``'s help lists the methods to choose from."""
+        from lightning_gancomp.methods.catalogue import method_choices
+
+        for action in parser._actions:
+            if action.dest == "model":
+                action.help = f"The method: one of {method_choices()} (class_path and init_args)."
+
     def _parse_ckpt_path(self) -> None:
         """Replaces LightningCLI's merge of ``ckpt_path``'s ``hyper_parameters`` into the config:
         the config wins, differences are one line, network changes are refused
@@ -380,6 +478,7 @@ class GancompCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         # Atomic checkpoint files unless the config chose its own plugins.
         trainer_config = self._get(self.config_init, "trainer", default={})
+        check_accelerator(trainer_config.get("accelerator"))
         if not trainer_config.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         return super().instantiate_trainer(**kwargs)
@@ -454,6 +553,9 @@ def error_message(exc: BaseException) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """Console entry point ``gancomp``."""
+    from lightning_gancomp.quiet import silence_known_warnings
+
+    silence_known_warnings()
     try:
         run_cli(args)
     except RunInterrupted as stop:

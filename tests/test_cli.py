@@ -289,6 +289,21 @@ def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
         outputs.append({f: (tmp_path / name / f).read_bytes() for f in sorted(os.listdir(tmp_path / name))})
     assert len(outputs[0]) == 8  # one image per test item (val_size 8)
     assert outputs[0] == outputs[1]  # seeded by batch index
+    # without an image writer, predict writes into the run's log directory and says where
+    code, out, err = run_gancomp(
+        [
+            "predict",
+            "-c",
+            QUICKSTART,
+            *SHRINK_TEACHER,
+            *NO_METRICS,
+            "--ckpt_path=runs/quickstart/checkpoints/last.ckpt",
+        ],
+        capsys,
+    )
+    assert code == 0, err[-2000:]
+    written = glob.glob("runs/quickstart/version_*/predictions/*.png")
+    assert len(written) == 8 and "wrote 8 images to" in out
 
 
 def test_pix2pix_config_trains_image_to_image_through_the_same_base(capsys, tmp_path, monkeypatch):

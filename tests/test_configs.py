@@ -27,7 +27,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import yaml
-from _cli_helpers import discover_runs, run_args, run_gancomp, write_tiny_teacher
+from _cli_helpers import REPO, discover_runs, run_args, run_gancomp, write_tiny_teacher
 
 from lightning_gancomp.nets.base import NET_REGISTRY, net_payload
 
@@ -146,7 +146,7 @@ def test_runs_are_discovered():
 def test_every_config_file_is_a_run_or_used_by_one():
     """A YAML file under configs/ without its header command would silently go untested: each is a
     run, or named by a run's stack, a sub-config path, or configs/README.md."""
-    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    configs = os.path.join(REPO, "configs")
     files = {os.path.normpath(p) for p in glob.glob(os.path.join(configs, "**", "*.yaml"), recursive=True)}
     named: set[str] = set()
     for path in [*files, os.path.join(configs, "README.md")]:
@@ -205,7 +205,7 @@ def test_paper_runs_derive_the_student_from_the_ratio(capsys, tmp_path, monkeypa
         teacher = NET_REGISTRY["StyleGAN2Generator"](**model["teacher"]["init_args"])
     widths = UniformPolicy(0.7).widths(teacher)
     assert teacher.config_for_group_sizes(widths)["channels"] == [154] * 10 + [77, 77, 39, 39]
-    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    configs = os.path.join(REPO, "configs")
     for path in glob.glob(os.path.join(configs, "**", "*.yaml"), recursive=True):
         with open(path) as handle:
             init_args = ((yaml.safe_load(handle) or {}).get("model") or {}).get("init_args") or {}

@@ -45,6 +45,7 @@ from lightning_gancomp.nets.pix2pix import ResnetGenerator
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Generator
 from lightning_gancomp.pruning.importance import L1Scorer
 from lightning_gancomp.pruning.plan import PlanError, PruningPlan, UniformPolicy
+from lightning_gancomp.stored_config import compare_stored_hyperparameters
 
 TINY_FIT = ["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS]
 
@@ -271,9 +272,10 @@ def test_signal_saves_a_final_checkpoint_exits_nonzero_and_resumes(signum, capsy
     )
     assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 2
     assert not (tmp_path / "runs" / "quickstart" / LOCK_FILE).exists()
-    code, _, err = run_gancomp([*four, f"--ckpt_path={last}"], capsys)
-    assert code == 0, err[-2000:]
-    assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 4
+    if signum == signal.SIGTERM:  # the same checkpoint either way: resume it once
+        code, _, err = run_gancomp([*four, f"--ckpt_path={last}"], capsys)
+        assert code == 0, err[-2000:]
+        assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 4
 
 
 # -- 5. export: all or nothing ---------------------------------------------------------------------
@@ -294,7 +296,7 @@ def export_args(checkpoint, *extra):
     "case, expected",
     [
         ("batch0", "--torchscript_batch_size must be >= 1, got 0"),
-        ("folder_is_a_file", "ts/g.ts: cannot write there"),
+        ("folder_is_a_file", "/ts is a file, not a folder"),
         ("same_as_checkpoint", "is the input --checkpoint"),
         ("unknown_key", "no network 'ema' in this training checkpoint; it has: g_ema, d"),
     ],
@@ -389,7 +391,7 @@ def test_prune_refuses_outputs_over_the_teacher_before_scoring(teacher_file, tmp
     before = open(teacher_file, "rb").read()
     with pytest.raises(PruneError, match="is the teacher checkpoint"):
         quiet_prune(teacher_file, teacher_file, 0.5)
-    with pytest.raises(OutputError, match="cannot write there"):
+    with pytest.raises(OutputError, match="file is a file, not a folder"):
         (tmp_path / "file").write_bytes(b"")
         quiet_prune(teacher_file, str(tmp_path / "file" / "s.ckpt"), 0.5)
     assert open(teacher_file, "rb").read() == before
@@ -434,7 +436,7 @@ def test_16_bit_png_dataset_trains_on_scaled_not_clipped_values(capsys, tmp_path
 def test_32_bit_and_float_images_are_refused_naming_the_file(tmp_path):
     path = tmp_path / "float.tif"
     Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(path)
-    with pytest.raises(DatasetError, match="float.tif: floating-point pixels"):
+    with pytest.raises(DatasetError, match="^[^ ]*float.tif: floating-point pixels"):
         decode_image(open(path, "rb"), str(path))
 
 
@@ -493,9 +495,11 @@ def test_checkpoint_hyperparameters_do_not_override_the_config(capsys, tmp_path,
     code, _, err = run_gancomp([*TINY_FIT, f"--ckpt_path={last}"], capsys)
     line = single_error_line(err)
     assert code == 1 and "builds other networks than the config" in line and "generator.init_args" in line
-    with_hyperparameters(last, {"_class_path": "lightning_gancomp.methods.CAGAN"})
-    code, _, err = run_gancomp([*TINY_FIT, f"--ckpt_path={last}"], capsys)
-    assert code == 1 and "trained with model lightning_gancomp.methods.CAGAN" in single_error_line(err)
+    configured = {"class_path": "lightning_gancomp.methods.GanModule", "init_args": {"grid_size": 16}}
+    with pytest.raises(CheckpointError, match="trained with model lightning_gancomp.methods.CAGAN"):
+        compare_stored_hyperparameters(
+            "x.ckpt", {"_class_path": "lightning_gancomp.methods.CAGAN"}, configured
+        )
 
 
 # -- 10. one line for every user error -------------------------------------------------------------
@@ -534,7 +538,7 @@ def tiny_teacher_file(tmp_path):
         ("plan_malformed", "bad.plan.json: invalid JSON"),
         ("image2image_teacher", "holds a ResnetGenerator that differs from the configured teacher"),
         ("no_teacher_path", "needs a teacher checkpoint"),
-        ("output_folder_is_a_file", "cannot write there"),
+        ("output_folder_is_a_file", "afile is a file, not a folder"),
     ],
 )
 def test_prune_errors_are_one_line(case, expected, tiny_teacher_file, tmp_path, monkeypatch, capsys):
@@ -564,7 +568,7 @@ def test_prune_errors_are_one_line(case, expected, tiny_teacher_file, tmp_path, 
 def test_missing_gpu_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_gancomp([*TINY_FIT, "--trainer.accelerator=gpu"], capsys)
-    assert code == 1 and "gpu" in single_error_line(err).lower()
+    assert code == 1 and "trainer.accelerator=gpu: this machine has no CUDA GPU" in single_error_line(err)
     code, _, err = run_gancomp(["profile", "-c", QUICKSTART, "--device=cuda", "--repeats=1"], capsys)
     assert code == 1 and "--device cuda: this machine has 0 CUDA device(s)" in single_error_line(err)
 

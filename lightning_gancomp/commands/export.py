@@ -53,6 +53,8 @@ class ExportResult:
     torchscript: str | None
     max_diff_plain: float
     max_diff_torchscript: float | None
+    onnx: str | None = None
+    max_diff_onnx: float | None = None
 
 
 class ExportError(ValueError):
@@ -97,47 +99,73 @@ def export(
     torchscript_batch_size: int = 1,
     check_tolerance: float = 1e-5,
     log: Callable[[str], None] = print,
+    onnx: str | None = None,
+    onnx_resolution: int = 256,
 ) -> ExportResult:
     """Write the checkpoint's generator (G-EMA unless ``key`` says otherwise) as a plain file.
 
     ``torchscript``: also write a traced module (inputs: z, or z and labels, or an image; the
     StyleGAN2 trace uses the stored noise buffers). A trace records shapes: StyleGAN2's
     modulated convs fold the batch into conv groups, so the module runs at
-    ``torchscript_batch_size`` only. Both files are written to temporaries, reloaded and compared
-    with the checkpoint's generator (a difference above ``check_tolerance`` is an error), and
-    moved into place only when every step succeeded: a failure leaves existing files untouched.
+    ``torchscript_batch_size`` only. ``onnx``: also write an ONNX file with a dynamic batch
+    (image2image inputs at ``onnx_resolution`` px), checked in ONNX Runtime against PyTorch (max
+    abs diff ≤ 1e-4; :mod:`lightning_gancomp.commands.onnx_export`).
+
+    Every file is written to a temporary, reloaded and compared with the checkpoint's generator
+    (a difference above the tolerance is an error), and all are moved into place only when every
+    step succeeded: a failure leaves existing files untouched.
     """
     check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
     net = (load_generator(checkpoint, key=key) if key else load_generator(checkpoint)).cpu().eval()
-    reference = DeterministicGenerator(net)
-    targets = [output] + ([torchscript] if torchscript is not None else [])
-    with atomic_paths(*targets) as temporaries:
-        save_generator(net, temporaries[0])
-        inputs = example_inputs(net)
-        with torch.no_grad():
-            expected = reference(*inputs)
-        max_plain = _max_diff(DeterministicGenerator(load_generator(temporaries[0]).eval()), expected, inputs)
-        if max_plain > check_tolerance:
-            raise RuntimeError(f"{output}: reloaded generator differs from {checkpoint} by {max_plain:.3g}")
+    extras = [path for path in (torchscript, onnx) if path is not None]
+    with atomic_paths(output, *extras) as temporaries:
+        named = dict(zip([output, *extras], temporaries, strict=True))
+        max_plain = _write_plain(net, named[output], check_tolerance, f"{output}: reloaded generator")
         max_script = None
         if torchscript is not None:
-            inputs = example_inputs(net, batch=torchscript_batch_size)
-            with torch.no_grad():
-                expected = reference(*inputs)
-            _trace(reference, inputs).save(temporaries[1])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                scripted = torch.jit.load(temporaries[1])
-            max_script = _max_diff(scripted, expected, inputs)
-            if max_script > check_tolerance:
-                raise RuntimeError(f"{torchscript}: TorchScript output differs by {max_script:.3g}")
+            max_script = _write_torchscript(net, named[torchscript], torchscript_batch_size, check_tolerance)
+        onnx_result = None
+        if onnx is not None:
+            from lightning_gancomp.commands.onnx_export import export_onnx
+
+            onnx_result = export_onnx(net, named[onnx], resolution=onnx_resolution, log=lambda _: None)
     log(f"exported {type(net).__name__} ({count_params(net):,} params) to {output}")
-    if torchscript is not None:
-        log(f"TorchScript {torchscript} traced for batch size {torchscript_batch_size}")
     log(f"reload check: max |diff| {max_plain:.3g}")
     if torchscript is not None:
-        log(f"TorchScript {torchscript}: max |diff| {max_script:.3g}")
-    return ExportResult(net, output, torchscript, max_plain, max_script)
+        log(f"TorchScript {torchscript} (batch size {torchscript_batch_size}): max |diff| {max_script:.3g}")
+    if onnx_result is not None:
+        log(
+            f"ONNX {onnx}: inputs {onnx_result.input_names}, dynamic batch; "
+            f"ONNX Runtime vs PyTorch max |diff| {onnx_result.max_abs_diff:.3g}"
+        )
+    diff_onnx = onnx_result.max_abs_diff if onnx_result else None
+    return ExportResult(net, output, torchscript, max_plain, max_script, onnx, diff_onnx)
+
+
+def _write_plain(net: GanNet, path: str, tolerance: float, what: str) -> float:
+    save_generator(net, path)
+    inputs = example_inputs(net)
+    with torch.no_grad():
+        expected = DeterministicGenerator(net)(*inputs)
+    diff = _max_diff(DeterministicGenerator(load_generator(path).eval()), expected, inputs)
+    if diff > tolerance:
+        raise RuntimeError(f"{what} differs by {diff:.3g}")
+    return diff
+
+
+def _write_torchscript(net: GanNet, path: str, batch_size: int, tolerance: float) -> float:
+    reference = DeterministicGenerator(net)
+    inputs = example_inputs(net, batch=batch_size)
+    with torch.no_grad():
+        expected = reference(*inputs)
+    _trace(reference, inputs).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.load(path)
+    diff = _max_diff(scripted, expected, inputs)
+    if diff > tolerance:
+        raise RuntimeError(f"TorchScript output differs by {diff:.3g}")
+    return diff
 
 
 def export_method(
@@ -148,6 +176,7 @@ def export_method(
     torchscript: str | None = None,
     torchscript_batch_size: int = 1,
     log: Callable[[str], None] = print,
+    onnx: str | None = None,
 ) -> ExportResult:
     """``gancomp export -c <config> --checkpoint <ckpt>``: defaults to the config's student file.
 
@@ -160,7 +189,9 @@ def export_method(
     if checkpoint is None:
         raise ExportError("gancomp export needs --checkpoint (a training or pruned checkpoint)")
     check_export_arguments(checkpoint, output, torchscript, torchscript_batch_size)
-    settings = dict(key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log)
+    settings = dict(
+        key=key, torchscript=torchscript, torchscript_batch_size=torchscript_batch_size, log=log, onnx=onnx
+    )
     materialised = materialise_checkpoint(model, checkpoint) if key is None else None
     if materialised is None:
         return export(checkpoint, output, **settings)

@@ -1,8 +1,15 @@
 """``gancomp profile``: parameters, MACs (torchprofile and CAGAN conventions) and latency of the
-generators a method holds (teacher and student, or the generator), with their ratios."""
+generators a method holds (teacher and student, or the generator), with their ratios.
+
+``backends`` / ``dtypes`` add a deployment table (:mod:`lightning_gancomp.metrics.backends`):
+for every backend × dtype, each network's median latency (networks interleaved in one run), the
+student's speedup over the teacher on that same backend and dtype, and the output drift from the
+network's own fp32 eager output (mean / max abs diff on the same inputs).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -37,8 +44,14 @@ def profile_method(
     repeats: int = 10,
     resolution: int | None = None,
     output: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Profile ``model.profile_networks()`` and print the table (``gancomp profile``)."""
+    backends: Sequence[str] = (),
+    dtypes: Sequence[str] = ("fp32",),
+) -> dict[str, Any]:
+    """Profile ``model.profile_networks()`` and print the table (``gancomp profile``).
+
+    ``backends`` (``eager``, ``compile``, ``onnxruntime``) × ``dtypes`` (``fp32``, ``fp16``,
+    ``int8-dynamic``, ``int8-static``): also the deployment table, under ``report["backends"]``.
+    """
     from lightning_gancomp.metrics import complexity
 
     check_device(device)
@@ -53,6 +66,10 @@ def profile_method(
     if "teacher" in report and "student" in report:
         report["ratio"] = ratios(report["teacher"], report["student"])
     print(format_report(report))
+    if backends:
+        rows = backend_rows(networks, backends, dtypes, batch_size, device, warmup, repeats, resolution)
+        report["backends"] = rows
+        print(format_backend_rows(rows))
     if output:
         atomic_write_json(report, output)
     return report
@@ -137,4 +154,61 @@ def format_report(report: dict[str, dict[str, Any]]) -> str:
             f"{'ratio':<10} {num(r['params']):>14} {num(r['macs_torchprofile']):>22} "
             f"{num(r['macs_cagan']):>18} {num(r['speedup']):>11}"
         )
+    return "\n".join(lines)
+
+
+def backend_rows(
+    networks: dict[str, torch.nn.Module],
+    backends: Sequence[str],
+    dtypes: Sequence[str],
+    batch_size: int,
+    device: str,
+    warmup: int,
+    repeats: int,
+    resolution: int | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (backend, dtype, network): latency, speedup over the teacher, drift from fp32."""
+    from lightning_gancomp.metrics import backends as deploy
+    from lightning_gancomp.metrics.complexity import example_inputs_for
+
+    first = next(iter(networks.values()))
+    inputs = example_inputs_for(first, batch_size=batch_size, resolution=resolution)
+    inputs = tuple(x.cpu() for x in inputs)
+    calibration = [
+        tuple(x.cpu() for x in example_inputs_for(first, batch_size, resolution, seed=s)) for s in range(1, 5)
+    ]
+    references = {n: deploy.make_runner(net, "eager", "fp32")(inputs) for n, net in networks.items()}
+    rows: list[dict[str, Any]] = []
+    for backend in backends:
+        for dtype in dtypes:
+            base = {"backend": backend, "dtype": dtype, "batch_size": batch_size, "warmup": warmup}
+            try:
+                runners = {
+                    n: deploy.make_runner(net, backend, dtype, device, calibration=calibration)
+                    for n, net in networks.items()
+                }
+            except deploy.UnsupportedBackend as err:
+                rows.append({**base, "network": "all", "unsupported": str(err)})
+                continue
+            timed = deploy.time_interleaved(runners, inputs, warmup, repeats, device)
+            teacher_ms = timed.get("teacher", {}).get("median_ms")
+            for name, run in runners.items():
+                drift = deploy.output_drift(references[name], run(inputs))
+                ms = timed[name]["median_ms"]
+                speedup = teacher_ms / ms if teacher_ms and name != "teacher" else None
+                rows.append({**base, "network": name, "median_ms": ms, "speedup": speedup, **drift})
+    return rows
+
+
+def format_backend_rows(rows: list[dict[str, Any]]) -> str:
+    head = f"{'backend':<12} {'dtype':<13} {'network':<9} {'batch':>5} {'median ms':>10} {'speedup':>8}"
+    lines = [head + f" {'mean|diff|':>11} {'max|diff|':>10}"]
+    for r in rows:
+        start = f"{r['backend']:<12} {r['dtype']:<13} {r['network']:<9} {r['batch_size']:>5}"
+        if "unsupported" in r:
+            lines.append(f"{start} n/a: {r['unsupported']}")
+            continue
+        speedup = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        drift = f"{r['mean_abs_diff']:>11.2e} {r['max_abs_diff']:>10.2e}"
+        lines.append(f"{start} {r['median_ms']:>10.2f} {speedup:>8} {drift}")
     return "\n".join(lines)

@@ -107,10 +107,13 @@ def fixed_subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
 
 
 class SwapInputTarget(Dataset):
-    """Exchanges ``input_img`` and ``real_img`` of a paired dataset (pix2pix ``--direction BtoA``)."""
+    """Exchanges ``input_img`` and ``real_img`` of a paired dataset (pix2pix ``--direction BtoA``),
+    or the domains of an unpaired one (``drop_mask``: its ``mask`` belonged to the old
+    ``real_img`` and fits no image of the swapped item)."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, drop_mask: bool = False) -> None:
         self.dataset = dataset
+        self.drop_mask = drop_mask
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -118,6 +121,8 @@ class SwapInputTarget(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         item = dict(self.dataset[index])
         item["input_img"], item["real_img"] = item["real_img"], item["input_img"]
+        if self.drop_mask:
+            item.pop("mask", None)
         return item
 
 
@@ -478,6 +483,8 @@ class UnpairedDataModule(_ImageToImageDataModule):
         resolution / load_size / flip / preprocess: as :class:`PairedDataModule` (A and B get
             independent crops and flips, as in the official unaligned dataset).
         serial_batches: training pairs A[i] with B[i % |B|] instead of a random B.
+        direction: ``"AtoB"`` (``input_img`` from A, ``real_img`` from B) or ``"BtoA"`` (domains
+            exchanged in every split, e.g. zebra→horse from the horse2zebra folders).
 
     Splits: train = ``trainA``/``trainB``; validation = a fixed subset of ``testA``/``testB`` (else
     of train) with serial B; test = all of ``testA``/``testB`` unless ``test_size``.
@@ -489,15 +496,25 @@ class UnpairedDataModule(_ImageToImageDataModule):
         resolution: int = 256,
         batch_size: int = 1,
         serial_batches: bool = False,
+        direction: Literal["AtoB", "BtoA"] = "AtoB",
         **kwargs: Any,
     ) -> None:
+        if direction not in ("AtoB", "BtoA"):
+            raise DatasetError(f"unknown direction {direction!r}; expected 'AtoB' or 'BtoA'")
         super().__init__(path=path, resolution=resolution, batch_size=batch_size, **kwargs)
         self.serial_batches = serial_batches
+        self.direction = direction
 
     def _phase_exists(self, phase: str) -> bool:
         return all(os.path.isdir(os.path.join(self.path, f"{phase}{side}")) for side in "AB")
 
     def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        splits = self._domain_splits()
+        if self.direction == "BtoA":
+            return tuple(SwapInputTarget(s, drop_mask=True) for s in splits)  # type: ignore[return-value]
+        return splits
+
+    def _domain_splits(self) -> tuple[Dataset, Dataset, Dataset]:
         if self.is_embedded:
             return self._embedded_splits(lambda n, seed: EmbeddedDomains(n, self.resolution, seed))
         require_path(self.path)

@@ -49,6 +49,8 @@ def decode_image(stream: BinaryIO | bytes, name: str) -> Image.Image:
     try:
         with Image.open(stream) as img:
             return to_rgb(img, name)  # converting forces the full decode (catches truncation)
+    except DatasetError:
+        raise  # already one line naming the file
     except _DECODE_ERRORS as err:
         raise DatasetError(f"cannot decode image {name}: {_one_line(err)}") from err
 

@@ -259,6 +259,18 @@ class CompressionModule(AdversarialModule):
             self.load_weight_files()
             self.prepare_student()
 
+    def load_student_file(self, path: str) -> None:
+        """Evaluate a file of networks (``gancomp prune`` output, an exported generator) as the
+        student: its generator (G-EMA first) replaces the student's weights, strictly; the
+        config's own student file and ``student_init`` no longer apply."""
+        loaded = _loaders()["student"](path)
+        check_same_architecture(loaded, self.generator, "student", path)
+        load_state_dict_strict(self.generator, loaded.state_dict(), path)
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(self.generator.state_dict())
+        self.weight_files.pop("student", None)
+        self.student_init = "pruned_teacher"
+
     def source_file(self, role: NetRole) -> str | None:
         """The file configured for ``role`` (None when the config gives none)."""
         return self._source_files.get(role)

@@ -24,7 +24,13 @@ from lightning_gancomp.metrics.features import (
     images_to_unit_range,
 )
 from lightning_gancomp.metrics.image_metrics import GenerativeMetrics, real_stats_cache_path
-from lightning_gancomp.metrics.perceptual import lpips_diversity, make_lpips, mean_l1_distance, mean_lpips
+from lightning_gancomp.metrics.perceptual import (
+    class_lpips_diversity,
+    lpips_diversity,
+    make_lpips,
+    mean_l1_distance,
+    mean_lpips,
+)
 from lightning_gancomp.metrics.ppl import perceptual_path_length, ppl_distances, slerp
 from lightning_gancomp.metrics.precision_recall import (
     DCP_TRUNCATION_PSIS,
@@ -51,6 +57,7 @@ __all__ = [
     "images_to_unit_range",
     "knn_precision_recall",
     "load_embedded_feature_net",
+    "class_lpips_diversity",
     "lpips_diversity",
     "make_lpips",
     "mean_l1_distance",

@@ -4,7 +4,9 @@
   loads the calibrated linear heads shipped inside the package; the VGG-16 / AlexNet backbone comes
   from torchvision's ImageNet weights (torch hub cache, downloaded on first use). Inputs in [-1, 1].
 - LPIPS diversity: mean LPIPS between pairs of independently generated samples (higher = more
-  diverse), the usual sample-diversity score of GAN papers (e.g. DCP's diversity discussion).
+  diverse), the usual sample-diversity score of GAN papers (e.g. DCP's diversity discussion);
+  ``class_lpips_diversity``: the same within each class of a conditional generator, averaged over
+  classes (PPCD-GAN Table 1).
 - Mean L1 teacher–student distance (DCP, Chung et al., Fig. 4: "averaged L1 distances between 10K
   samples from teacher and student" on the same z). Official script (jiwoogit/DCP-GAN
   ``get_recon.py``): ``z ~ N(0, I)``, ``mean |G_T([z]) - G_S([z])|`` over all pixels of the raw
@@ -146,3 +148,30 @@ def mean_l1_distance(
         total += float((teacher_img - student_img).abs().mean(dim=(1, 2, 3)).sum())
         remaining -= n
     return total / num_samples
+
+
+@torch.no_grad()
+def class_lpips_diversity(
+    generator: nn.Module,
+    lpips_net: nn.Module,
+    num_classes: int,
+    pairs_per_class: int = 50,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> float:
+    """Intra-class LPIPS diversity of a class-conditional ``G(z, y)``, averaged over classes
+    (PPCD-GAN Table 1 "LPIPS ... we report the average over all the classes"): for every class,
+    mean LPIPS between pairs of samples of that class on independent z. Seeded (reproducible)."""
+    device = _generator_device(generator)
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    z_dim = int(generator.z_dim)
+    per_class = []
+    for label in range(num_classes):
+
+        def generate(n: int, label: int = label) -> torch.Tensor:
+            z = torch.randn(n, z_dim, generator=rng).to(device)
+            y = torch.full((n,), label, dtype=torch.long, device=device)
+            return generator(z, y).clamp(-1, 1)
+
+        per_class.append(lpips_diversity(generate, lpips_net, pairs_per_class, batch_size))
+    return sum(per_class) / num_classes

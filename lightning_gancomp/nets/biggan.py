@@ -213,6 +213,8 @@ class BigGANGenerator(GanNet):
 
     role: ClassVar[str] = "generator"
     task: ClassVar[str] = "conditional"
+    #: residual block class (PPCD-GAN's PP-Res student substitutes a subclass with masks)
+    block_class: ClassVar[type[BigGANGBlock]] = BigGANGBlock
 
     def __init__(
         self,
@@ -274,7 +276,7 @@ class BigGANGenerator(GanNet):
         keys, values = list(attention_key_channels or []), list(attention_value_channels or [])
         for index in range(num_blocks):
             stage: list[nn.Module] = [
-                BigGANGBlock(
+                self.block_class(
                     streams[index],
                     hidden[index],
                     streams[index + 1],

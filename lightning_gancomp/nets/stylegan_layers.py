@@ -66,29 +66,43 @@ def upfirdn2d(
     The upsampled signal is never materialised: zero stuffing followed by a convolution equals a
     transposed convolution with stride ``up`` (the output sample o receives ``x[i] * k[o - up*i]``),
     so the ``up`` case runs one ``conv_transpose2d`` and the ``down`` case a strided ``conv2d``.
+    Both are depthwise (``groups=C``, one copy of the kernel per channel): the same numbers as
+    filtering ``[N·C, 1, H, W]`` single-channel images, 10-15× faster on CPU (oneDNN has a
+    depthwise kernel; see ``benchmarks/bench_profile_layers.py`` and docs/speed.md).
+    Symmetric padding (every StyleGAN2 blur) goes into the conv's own padding (no padded copy).
     """
     if up < 1 or down < 1:
         raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
     px0, px1, py0, py1 = _parse_pad(pad)
-    batch, channels, height, width = x.shape
+    channels = int(x.shape[1])  # a constant in traced graphs (ONNX needs static conv weights)
     kh, kw = kernel.shape
-    out = x.reshape(batch * channels, 1, height, width)
     weight = kernel.to(dtype=x.dtype, device=x.device)
     if up > 1:
         # Full convolution of the zero-stuffed signal (length H*up + kh - 1) = transposed conv
         # output ((H-1)*up + kh) plus up-1 trailing zeros; then the valid window of the padded
-        # signal starts kh-1-p0 samples in. F.pad with negative values crops.
-        out = F.conv_transpose2d(out, weight.view(1, 1, kh, kw), stride=up)
-        out = F.pad(
-            out, [px0 - (kw - 1), px1 - (kw - 1) + (up - 1), py0 - (kh - 1), py1 - (kh - 1) + (up - 1)]
-        )
+        # signal starts kh-1-p0 samples in. Negative pads crop (transposed-conv padding crops).
+        pads = [px0 - (kw - 1), px1 - (kw - 1) + (up - 1), py0 - (kh - 1), py1 - (kh - 1) + (up - 1)]
+        weight = weight.view(1, 1, kh, kw).expand(channels, 1, kh, kw)
+        crop = _symmetric_crop(pads)
+        out = F.conv_transpose2d(x, weight, stride=up, groups=channels, padding=crop)
+        if crop == (0, 0):
+            out = F.pad(out, pads)
         if down > 1:
             out = out[:, :, ::down, ::down]
-    else:
-        out = F.pad(out, [px0, px1, py0, py1])
-        # conv2d is a correlation: flip the kernel for a true convolution.
-        out = F.conv2d(out, torch.flip(weight, [0, 1]).view(1, 1, kh, kw), stride=down)
-    return out.reshape(batch, channels, out.shape[2], out.shape[3])
+        return out
+    # conv2d is a correlation: flip the kernel for a true convolution.
+    weight = torch.flip(weight, [0, 1]).view(1, 1, kh, kw).expand(channels, 1, kh, kw)
+    if px0 == px1 >= 0 and py0 == py1 >= 0:
+        return F.conv2d(x, weight, stride=down, padding=(py0, px0), groups=channels)
+    return F.conv2d(F.pad(x, [px0, px1, py0, py1]), weight, stride=down, groups=channels)
+
+
+def _symmetric_crop(pads: Sequence[int]) -> tuple[int, int]:
+    """(y, x) crop of a transposed conv when ``pads`` (F.pad order) crop both ends alike, else (0, 0)."""
+    px0, px1, py0, py1 = pads
+    if px0 == px1 <= 0 and py0 == py1 <= 0:
+        return -py0, -px0
+    return 0, 0
 
 
 class Blur(nn.Module):
@@ -142,10 +156,17 @@ def fused_leaky_relu(
     negative_slope: float = LEAKY_SLOPE,
     scale: float = LEAKY_GAIN,
 ) -> torch.Tensor:
-    """``leaky_relu(x + bias) * scale`` with a per-channel bias on dim 1 (NVlabs ``bias_act``, 'lrelu')."""
-    if bias is not None:
-        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
-    return F.leaky_relu(x, negative_slope) * scale
+    """``leaky_relu(x + bias) * scale`` with a per-channel bias on dim 1 (NVlabs ``bias_act``, 'lrelu').
+
+    Computed as ``leaky_relu(scale·x + scale·bias)`` (equal for ``scale > 0``): one pass for the
+    scaled sum and one for the activation, in place when no graph is recorded, instead of three
+    passes over the map (bias, activation, gain; see docs/speed.md).
+    """
+    inplace = not torch.is_grad_enabled()
+    if bias is None:
+        return F.leaky_relu(x * scale, negative_slope, inplace=inplace)
+    bias = (bias * scale).view(1, -1, *([1] * (x.ndim - 2)))
+    return F.leaky_relu(torch.add(bias, x, alpha=scale), negative_slope, inplace=inplace)
 
 
 class FusedLeakyReLU(nn.Module):
@@ -275,7 +296,8 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
         self.demodulate = demodulate
         #: True: per-sample weights in one grouped conv; False: scale activations, shared conv,
-        #: scale outputs; None: grouped in eval, shared in training (NVlabs ``fused_modconv``).
+        #: scale outputs (both exact, NVlabs ``fused_modconv``); None: shared in training, and in
+        #: eval chosen per call by :meth:`prefers_grouped`.
         self.fused: bool | None = None
 
     def extra_repr(self) -> str:
@@ -294,12 +316,25 @@ class ModulatedConv2d(nn.Module):
             weight = weight * demod.view(batch, self.out_channels, 1, 1, 1)
         return weight
 
+    def prefers_grouped(self, x: torch.Tensor) -> bool:
+        """Per-call choice of the faster exact form in eval (measured on CPU, docs/speed.md).
+
+        The grouped form builds ``B·out·in·k²`` modulated weights; the shared form makes two extra
+        passes over the activations (``B·in·H·W`` and ``B·out·H'·W'``). Grouped wins where the
+        per-sample weight is smaller than the input map, i.e. ``out·k² < H·W`` (≥ 64 px for 512
+        channels), independent of the batch size; at 4-32 px the shared form is up to 12× faster
+        (batch 8, 4 px).
+        """
+        return self.out_channels * self.kernel_size**2 < x.shape[2] * x.shape[3]
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """``self.weight`` is normally ``[1, out, in, k, k]``. A ``[G, out, in, k, k]`` weight (set
         through ``torch.func.functional_call``) gives each of G consecutive, equal groups of the
         batch its own copy, so one backward yields per-group gradients (DCP scoring batches its
         directions this way, :mod:`lightning_gancomp.pruning.diversity`)."""
-        fused = self.fused if self.fused is not None else not self.training
+        fused = self.fused
+        if fused is None:
+            fused = False if self.training else self.prefers_grouped(x)
         fused = fused and self.weight.shape[0] == 1  # weight copies: the shared form (one conv per copy)
         return self._forward_grouped(x, style) if fused else self._forward_shared(x, style)
 

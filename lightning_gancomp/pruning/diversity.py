@@ -33,10 +33,12 @@ saved tensor; z is still drawn and discarded, as in the official code.
 
 Batching: for StyleGAN2 generators the N directions run as one forward and one backward. Each
 scored weight ``[1, out, in, k, k]`` is replaced by N copies ``[N, out, in, k, k]`` (consecutive
-samples of one direction use copy n, see ``ModulatedConv2d.modulated_weight``), so the gradient
-of Σ_d loss_d with respect to copy n is exactly ∂loss_n/∂W. Other nets vmap ``torch.func.grad``
-over the directions. ``per_direction_loop=True`` is the official per-direction loop (reference for
-``benchmarks/bench_dcp_scoring.py`` and the tests).
+samples of one direction use copy n, see ``ModulatedConv2d.forward``), so the gradient of
+Σ_d loss_d with respect to copy n is exactly ∂loss_n/∂W. Other nets vmap ``torch.func.grad`` over
+the directions. ``per_direction_loop=True`` is the official per-direction loop (reference for
+``benchmarks/bench_dcp_scoring.py`` and the tests). Both do the same arithmetic; batching removes
+per-call overhead, which pays on accelerators and for small nets, not for compute-bound CPU
+convolutions — so the default (``None``) loops on CPU and batches elsewhere.
 """
 
 from __future__ import annotations
@@ -177,7 +179,9 @@ class DiversityAwareScorer(_GradientScorer):
         independent_noise: G(w) and G(w + αd) draw their own noise maps; None = the path's
             choice (independent for ``released``, shared otherwise).
         latents_path: file of z rows used instead of random z (official ``--noise_path``).
-        per_direction_loop: the official loop, one backward per direction.
+        per_direction_loop: the official loop, one backward per direction; None = the loop on
+            CPU (measured faster there at real widths: the convolutions are compute-bound and
+            batching adds no throughput) and the batched directions on accelerators.
         direction_chunk: directions per batched backward (memory knob; ``None`` = all N).
     """
 
@@ -193,7 +197,7 @@ class DiversityAwareScorer(_GradientScorer):
         gradient_path: GradientPath = "released",
         independent_noise: bool | None = None,
         latents_path: str | None = None,
-        per_direction_loop: bool = False,
+        per_direction_loop: bool | None = None,
         direction_chunk: int | None = None,
         device: str | None = None,
         seed: int = 0,
@@ -256,7 +260,10 @@ class DiversityAwareScorer(_GradientScorer):
     ) -> dict[str, torch.Tensor]:
         """Per-direction gradients ``{key: [N, *shape]}`` of the scored weights for one batch."""
         params = dict(adapter.net.named_parameters())
-        if self.per_direction_loop:
+        loop = self.per_direction_loop
+        if loop is None:
+            loop = batch.w.device.type == "cpu"
+        if loop:
             per_dir = [self._loop_direction(adapter, batch, i, params, keys) for i in range(batch.n)]
             return {k: torch.stack([g[k] for g in per_dir]) for k in keys}
         chunk = self.direction_chunk or batch.n

@@ -234,6 +234,22 @@ def kept_count(size: int, ratio: float, min_size: int = 1) -> int:
     return max(size - removed, min(min_size, size))
 
 
+def round_kept(keep: int, size: int, multiple: int = 1) -> int:
+    """``keep`` rounded to the nearest multiple of ``multiple`` (ties up), within ``[multiple, size]``.
+
+    A speed option, not in any paper: convolution kernels (oneDNN's SIMD blocks, tensor cores) run
+    channel counts that are multiples of 8/16 at full width, so 154 → 160 can be as fast as 154 or
+    faster while keeping more channels (docs/speed.md has the measurements). ``multiple=1`` or a
+    group smaller than ``multiple`` leaves the count unchanged.
+    """
+    if multiple < 1:
+        raise PlanError(f"round_to must be >= 1, got {multiple}")
+    if multiple == 1 or size < multiple:
+        return keep
+    rounded = int(math.floor(keep / multiple + 0.5)) * multiple
+    return min(max(rounded, multiple), size)
+
+
 def top_indices(score: torch.Tensor, keep: int) -> tuple[int, ...]:
     """Indices of the ``keep`` highest scores, sorted; ties resolved by lower index first.
 
@@ -257,10 +273,16 @@ def _check_scores(groups: list[ChannelGroup], scores: Scores) -> None:
 
 
 def uniform_plan(
-    net: GanNet, scores: Scores, ratio: float, scorer: Mapping[str, Any] | None = None
+    net: GanNet,
+    scores: Scores,
+    ratio: float,
+    scorer: Mapping[str, Any] | None = None,
+    round_to: int = 1,
 ) -> PruningPlan:
     """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN, DCP)."""
-    return per_group_plan(net, scores, {}, default_ratio=ratio, scorer=scorer, policy_name="uniform")
+    return per_group_plan(
+        net, scores, {}, default_ratio=ratio, scorer=scorer, policy_name="uniform", round_to=round_to
+    )
 
 
 def per_group_plan(
@@ -270,8 +292,10 @@ def per_group_plan(
     default_ratio: float = 0.0,
     scorer: Mapping[str, Any] | None = None,
     policy_name: str = "per_group",
+    round_to: int = 1,
 ) -> PruningPlan:
-    """Per-group removal ratios (groups not named use ``default_ratio``)."""
+    """Per-group removal ratios (groups not named use ``default_ratio``); kept counts rounded by
+    :func:`round_kept` to a multiple of ``round_to``."""
     groups = net.channel_groups()
     _check_scores(groups, scores)
     unknown = set(ratios) - {g.name for g in groups}
@@ -280,10 +304,13 @@ def per_group_plan(
     plan_groups = {}
     for group in groups:
         keep = kept_count(group.size, ratios.get(group.name, default_ratio), group.min_size)
+        keep = max(round_kept(keep, group.size, round_to), min(group.min_size, group.size))
         plan_groups[group.name] = GroupPlan(group.size, top_indices(scores[group.name], keep))
     policy: dict[str, Any] = {"name": policy_name, "ratio": default_ratio}
     if ratios:
         policy["ratios"] = dict(ratios)
+    if round_to != 1:
+        policy["round_to"] = round_to
     return PruningPlan(type(net).__name__, plan_groups, dict(scorer or {}), policy)
 
 
@@ -310,6 +337,7 @@ def global_plan(
     ratio: float | None = None,
     normalise: Normalisation = "mean",
     scorer: Mapping[str, Any] | None = None,
+    round_to: int = 1,
 ) -> PruningPlan:
     """One threshold for all groups: keep channels whose normalised score ≥ threshold.
 
@@ -336,9 +364,12 @@ def global_plan(
         passing_masks = [normed[g.name] >= threshold for g in groups]
     plan_groups = {}
     for group, passing in zip(groups, passing_masks):
-        keep = max(int(passing.sum()), min(group.min_size, group.size))
+        keep = round_kept(int(passing.sum()), group.size, round_to)
+        keep = max(keep, min(group.min_size, group.size))
         plan_groups[group.name] = GroupPlan(group.size, top_indices(normed[group.name], keep))
     policy = {"name": "global", "threshold": threshold, "ratio": ratio, "normalise": normalise}
+    if round_to != 1:
+        policy["round_to"] = round_to
     return PruningPlan(type(net).__name__, plan_groups, dict(scorer or {}), policy)
 
 
@@ -371,14 +402,19 @@ class PruningPolicy:
 
 
 class UniformPolicy(PruningPolicy):
-    """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default)."""
+    """Remove ``int(C * ratio)`` lowest-scored channels of every group (CAGAN/DCP default).
 
-    def __init__(self, ratio: float = 0.7) -> None:
+    ``round_to`` (every policy): round kept counts to a multiple (8 or 16) for speed; 1 = the
+    official counts.
+    """
+
+    def __init__(self, ratio: float = 0.7, round_to: int = 1) -> None:
         kept_count(2, ratio)  # validates the range
-        self.ratio = ratio
+        round_kept(1, 1, round_to)
+        self.ratio, self.round_to = ratio, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
-        return uniform_plan(net, scores, self.ratio, scorer)
+        return uniform_plan(net, scores, self.ratio, scorer, round_to=self.round_to)
 
     def widths(self, net: GanNet) -> dict[str, int]:
         return {g.name: kept_count(g.size, self.ratio, g.min_size) for g in net.channel_groups()}
@@ -387,12 +423,15 @@ class UniformPolicy(PruningPolicy):
 class PerGroupPolicy(PruningPolicy):
     """Per-group removal ratios; groups not named use ``default_ratio``."""
 
-    def __init__(self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0) -> None:
+    def __init__(
+        self, ratios: dict[str, float] | None = None, default_ratio: float = 0.0, round_to: int = 1
+    ) -> None:
+        round_kept(1, 1, round_to)
         self.ratios = dict(ratios or {})
-        self.default_ratio = default_ratio
+        self.default_ratio, self.round_to = default_ratio, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
-        return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer)
+        return per_group_plan(net, scores, self.ratios, self.default_ratio, scorer, round_to=self.round_to)
 
     def widths(self, net: GanNet) -> dict[str, int]:
         return {
@@ -405,11 +444,22 @@ class GlobalPolicy(PruningPolicy):
     """One threshold over normalised scores of all groups (or the global removal ``ratio``)."""
 
     def __init__(
-        self, threshold: float | None = None, ratio: float | None = None, normalise: Normalisation = "mean"
+        self,
+        threshold: float | None = None,
+        ratio: float | None = None,
+        normalise: Normalisation = "mean",
+        round_to: int = 1,
     ) -> None:
-        self.threshold, self.ratio, self.normalise = threshold, ratio, normalise
+        round_kept(1, 1, round_to)
+        self.threshold, self.ratio, self.normalise, self.round_to = threshold, ratio, normalise, round_to
 
     def __call__(self, net: GanNet, scores: Scores, scorer: Mapping[str, Any] | None = None) -> PruningPlan:
         return global_plan(
-            net, scores, threshold=self.threshold, ratio=self.ratio, normalise=self.normalise, scorer=scorer
+            net,
+            scores,
+            threshold=self.threshold,
+            ratio=self.ratio,
+            normalise=self.normalise,
+            scorer=scorer,
+            round_to=self.round_to,
         )

@@ -93,3 +93,19 @@ def test_cli_parses_typed_arguments_and_rejects_unknown_format():
                 "--data.init_args.format=bogus",
             ]
         )
+
+
+def test_unpaired_direction_btoa_exchanges_the_domains_in_every_split():
+    from lightning_gancomp.data import UnpairedDataModule
+
+    kwargs = dict(path="embedded", resolution=16, batch_size=2, val_size=2, embedded_length=4)
+    ab, ba = UnpairedDataModule(**kwargs), UnpairedDataModule(**kwargs, direction="BtoA")
+    ab.setup(), ba.setup()
+    for forward, backward in (
+        (ab.train_set, ba.train_set),
+        (ab.val_set, ba.val_set),
+        (ab.test_set, ba.test_set),
+    ):
+        x, y = forward[1], backward[1]
+        assert torch.equal(x["input_img"], y["real_img"]) and torch.equal(x["real_img"], y["input_img"])
+        assert "mask" not in y

@@ -107,3 +107,29 @@ def test_mean_l1_distance_default_is_the_official_independent_noise():
 def test_mean_l1_distance_rejects_mismatched_latents():
     with pytest.raises(ValueError, match="z_dim"):
         mean_l1_distance(NoisyLinearGenerator(z_dim=4), NoisyLinearGenerator(z_dim=5), num_samples=2)
+
+
+class _ClassImages(GanNet):
+    """``G(z, y)``: class 0 ignores z (no diversity), class 1 is z-driven noise."""
+
+    task = "conditional"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes = 4, 2
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        varied = torch.tanh(z.repeat(1, 3 * 64 * 64 // 4)).view(-1, 3, 64, 64)
+        return torch.where((y == 1).view(-1, 1, 1, 1), varied, torch.zeros_like(varied))
+
+
+def test_class_lpips_diversity_is_zero_for_a_class_without_variety_and_seeded(lpips_alex):
+    from lightning_gancomp.metrics import class_lpips_diversity
+
+    net = _ClassImages()
+    both = class_lpips_diversity(net, lpips_alex, num_classes=2, pairs_per_class=4, batch_size=2, seed=1)
+    assert class_lpips_diversity(net, lpips_alex, num_classes=1, pairs_per_class=4) == 0.0  # class 0 only
+    assert both > 0.0
+    assert (
+        class_lpips_diversity(net, lpips_alex, num_classes=2, pairs_per_class=4, batch_size=2, seed=1) == both
+    )

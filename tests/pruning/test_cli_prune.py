@@ -92,6 +92,11 @@ def test_cagan_prune_profile_fit_export_through_the_cli(tmp_path, teacher, capsy
     )
     assert code == 0, err
     assert load_generator(tmp_path / "g.pt").channels == STUDENT
+    # a pruned checkpoint is a valid starting point for `test` (its generator is the student)
+    test = ["--trainer.limit_test_batches=1", f"--ckpt_path={tmp_path / 'pruned.ckpt'}"]
+    code, _, err = run_gancomp(["test", *config, *common, *mask, *data, *test], capsys)
+    assert code == 0, err
+    assert "is not a training checkpoint; its generator is tested" in err
 
 
 def test_dcp_prune_warns_when_config_student_differs_and_missing_teacher_is_one_line(

@@ -101,15 +101,20 @@ def test_truncation_steps_psi_times_alpha(path):
     # Official: both w and w + αd go through the truncation, so the step is ψ·α.
     net = tiny_generator()
     expected = official_scores(net, path, psi=0.5, **KW)
-    got = as_list(DiversityAwareScorer(gradient_path=path, truncation=0.5, progress=False, **KW)(net), net)
+    got = as_list(
+        DiversityAwareScorer(
+            gradient_path=path, truncation=0.5, per_direction_loop=False, progress=False, **KW
+        )(net),
+        net,
+    )
     for e, g in zip(expected, got):
         assert torch.allclose(g, e, rtol=2e-4, atol=1e-12)
 
 
 def test_chunked_directions_equal_one_batch():
     net = tiny_generator()
-    whole = DiversityAwareScorer(progress=False, **KW)(net)
-    chunked = DiversityAwareScorer(direction_chunk=2, progress=False, **KW)(net)
+    whole = DiversityAwareScorer(per_direction_loop=False, progress=False, **KW)(net)
+    chunked = DiversityAwareScorer(per_direction_loop=False, direction_chunk=2, progress=False, **KW)(net)
     for name in whole:
         assert torch.allclose(whole[name], chunked[name], rtol=1e-5, atol=1e-12)
 

@@ -152,9 +152,9 @@ def test_dcp_vmapped_equals_per_direction_loop(gradient_path):
         gradient_path=gradient_path,
         progress=False,
     )
-    batched = DiversityAwareScorer(**kwargs)(net)
+    batched = DiversityAwareScorer(per_direction_loop=False, **kwargs)(net)
     loop = DiversityAwareScorer(per_direction_loop=True, **kwargs)(net)
-    chunked = DiversityAwareScorer(direction_chunk=3, **kwargs)(net)
+    chunked = DiversityAwareScorer(per_direction_loop=False, direction_chunk=3, **kwargs)(net)
     for name in batched:
         assert torch.allclose(batched[name], loop[name], rtol=1e-5, atol=1e-12), name
         assert torch.allclose(batched[name], chunked[name], rtol=1e-5, atol=1e-12), name
@@ -186,6 +186,6 @@ class _InPlaceDiversityGenerator(PlantedDiversityGenerator):
 def test_dcp_falls_back_to_the_loop_for_nets_vmap_cannot_handle():
     kwargs = dict(n_samples=4, batch_size=2, n_directions=3, n_pca_samples=200, progress=False)
     with pytest.warns(UserWarning, match="falls back to the per-direction loop"):
-        batched = DiversityAwareScorer(**kwargs)(_InPlaceDiversityGenerator())
+        batched = DiversityAwareScorer(per_direction_loop=False, **kwargs)(_InPlaceDiversityGenerator())
     reference = DiversityAwareScorer(per_direction_loop=True, **kwargs)(PlantedDiversityGenerator())
     assert torch.allclose(batched["hidden"], reference["hidden"], rtol=1e-5, atol=1e-9)
