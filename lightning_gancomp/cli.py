@@ -552,10 +552,20 @@ def error_message(exc: BaseException) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Console entry point ``gancomp``."""
+    """Console entry point ``gancomp``.
+
+    ``gancomp compare`` is dispatched before LightningCLI: a comparison config names several
+    method configs and runs each through this same CLI (``commands.compare``), so it is not one
+    LightningModule/Trainer config that LightningCLI could parse.
+    """
     from lightning_gancomp.quiet import silence_known_warnings
 
     silence_known_warnings()
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["compare"]:
+        from lightning_gancomp.commands.compare import compare_main
+
+        return compare_main(argv[1:])
     try:
         run_cli(args)
     except RunInterrupted as stop:

@@ -48,3 +48,16 @@ def test_commands_read_no_model_attribute_by_getattr():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr")
         ]
         assert not calls, f"{path.name} uses getattr/hasattr"
+
+
+def test_the_cli_imports_optional_heavy_packages_only_when_used():
+    # what --help and every subcommand's parser need; W&B, LPIPS, HDF5, LMDB and ONNX come later
+    code = (
+        "import sys, lightning_gancomp.cli, lightning_gancomp.data.datamodules\n"
+        "from lightning_gancomp.methods.catalogue import method_classes\n"
+        "method_classes()\n"
+        "heavy = ('wandb', 'lpips', 'h5py', 'lmdb', 'onnx', 'onnxruntime', 'torchprofile')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

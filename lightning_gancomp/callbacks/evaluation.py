@@ -52,6 +52,8 @@ class PeriodicEvaluation(pl.Callback):
             metrics = {f"{self.prefix}/{k}": v for k, v in results.items()}
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=done)
+            if hasattr(pl_module, "log_evaluation_protocol"):  # real statistics, counts, resize
+                pl_module.log_evaluation_protocol(self.prefix)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         datamodule = trainer.datamodule

@@ -27,6 +27,8 @@ from torch import nn
 
 from lightning_gancomp.atomic import atomic_path
 from lightning_gancomp.commands.export import DeterministicGenerator
+from lightning_gancomp.nets import contract
+from lightning_gancomp.nets.contract import generator_task
 
 #: ONNX opset of the exported graph (supported by onnxruntime ≥ 1.17).
 OPSET = 18
@@ -41,7 +43,7 @@ class OnnxResult:
 
 
 def input_names(net: nn.Module) -> list[str]:
-    task = getattr(net, "task", "unconditional")
+    task = generator_task(net)
     if task == "image2image":
         return ["image"]
     return ["z", "label"] if task == "conditional" else ["z"]
@@ -49,7 +51,7 @@ def input_names(net: nn.Module) -> list[str]:
 
 def dynamic_axes(net: nn.Module) -> dict[str, dict[int, str]]:
     """Batch axis of every input and the output; image2image nets also take any height/width."""
-    if getattr(net, "task", "unconditional") == "image2image":
+    if generator_task(net) == "image2image":
         image = {0: "batch", 2: "height", 3: "width"}
         return {"image": image, "output": dict(image)}
     return {**{name: {0: "batch"} for name in input_names(net)}, "output": {0: "batch"}}
@@ -58,15 +60,9 @@ def dynamic_axes(net: nn.Module) -> dict[str, dict[int, str]]:
 def deploy_inputs(
     net: nn.Module, batch: int, resolution: int = 64, seed: int = 0
 ) -> tuple[torch.Tensor, ...]:
-    """Seeded example inputs (the image2image size is ``resolution``)."""
-    gen = torch.Generator().manual_seed(seed)
-    task = getattr(net, "task", "unconditional")
-    if task == "image2image":
-        return (torch.rand(batch, net.in_channels, resolution, resolution, generator=gen) * 2 - 1,)
-    z = torch.randn(batch, net.z_dim, generator=gen)
-    if task == "conditional":
-        return (z, torch.randint(net.num_classes, (batch,), generator=gen))
-    return (z,)
+    """Seeded example inputs on the CPU (the image2image size is ``resolution``)."""
+    size = resolution if generator_task(net) == "image2image" else None
+    return tuple(x.cpu() for x in contract.example_inputs(net, batch, size, seed))
 
 
 @contextlib.contextmanager

@@ -185,8 +185,7 @@ def compression_method(model: Any, command: str) -> CompressionModule:
 def check_student_plan(model: Any) -> None:
     """The configured ``student_path`` and the plan beside it (``<stem>.plan.json``) must come
     from one prune run (:meth:`PruningPlan.check_student`); no plan there: nothing to check."""
-    source_file = getattr(model, "source_file", None)
-    student = source_file("student") if callable(source_file) else None
+    student = model.source_file("student") if isinstance(model, CompressionModule) else None
     if student and os.path.isfile(student) and os.path.isfile(default_plan_path(student)):
         PruningPlan.load(default_plan_path(student), student=student)
 

@@ -1,7 +1,8 @@
 """LightningModules: the method engine, the compression base and the methods.
 
 Layout: ``engine.py`` (:class:`AdversarialModule`: phases, optimizers, schedules, EMA, hooks),
-``evaluation.py`` / ``persistence.py`` (its sampling/metrics and checkpoint mixins),
+``optimization.py`` / ``evaluation.py`` / ``persistence.py`` (its optimizer, sampling/metrics
+and checkpoint mixins),
 ``compression.py`` (:class:`CompressionModule`: teacher, student construction, pruning recipe),
 ``schedules.py``, and one file per method (``gan.py`` plain/CycleGAN training, ``cagan.py``,
 ``dcp.py``, ``coronet.py`` / ``coronet_cyclegan.py``). The generator call contract is

@@ -33,9 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from lightning_gancomp.atomic import atomic_torch_save
+from lightning_gancomp.caches import load_cached_weights
 from lightning_gancomp.losses import LossContext
 from lightning_gancomp.methods.compression import CompressionModule
-from lightning_gancomp.nets.base import load_state_dict_strict
 from lightning_gancomp.nets.contract import is_style_based
 from lightning_gancomp.pruning.importance import ChannelScorer, ContentAwareScorer, ContentMask
 from lightning_gancomp.pruning.plan import PruningPolicy, UniformPolicy
@@ -93,9 +93,8 @@ class EmbeddedFaceMask(ContentMask):
 
     def _load_or_train(self) -> nn.Sequential:
         network = _parser_network()
-        if os.path.isfile(self.cache_path):
-            load_state_dict_strict(network, torch.load(self.cache_path, weights_only=True), self.cache_path)
-            return network
+        if load_cached_weights(network, self.cache_path, "embedded face-mask network"):
+            return network  # a missing, unreadable or wrong-shaped cache is retrained and rewritten
         self._train(network)
         atomic_torch_save(network.state_dict(), self.cache_path)
         return network

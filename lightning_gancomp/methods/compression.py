@@ -118,7 +118,12 @@ def _loaders() -> dict[NetRole, Callable[[str], GanNet]]:
 def check_same_architecture(loaded: GanNet, target: GanNet, role: str, path: str) -> None:
     """One line when a file's network differs from the configured one (arguments left at None in
     the config, e.g. default widths, are not compared: the strict load still checks shapes)."""
-    differing = sorted(k for k, v in target.config.items() if v is not None and loaded.config.get(k, v) != v)
+    ignored = set(type(target).initialisation_arguments)
+    differing = sorted(
+        k
+        for k, v in target.config.items()
+        if v is not None and k not in ignored and loaded.config.get(k, v) != v
+    )
     if type(loaded) is not type(target) or differing:
         detail = "; ".join(
             f"{k}: file {loaded.config.get(k)} vs config {target.config[k]}" for k in differing[:2]

@@ -39,8 +39,9 @@
   the end of fit as ``<default_root_dir>/student.pt`` and used by ``gancomp export``;
 - :meth:`phases` — the phases of one batch.
 
-Evaluation, sampling and checkpoint payloads live in :mod:`methods.evaluation` and
-:mod:`methods.persistence` (mixed in here).
+Optimizers and schedules, evaluation and sampling, and checkpoint payloads live in
+:mod:`methods.optimization`, :mod:`methods.evaluation` and :mod:`methods.persistence` (mixed in
+here).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from lightning_gancomp.losses import (
     R1Penalty,
 )
 from lightning_gancomp.methods.evaluation import EvaluationMixin
+from lightning_gancomp.methods.optimization import OptimizationMixin
 from lightning_gancomp.methods.persistence import PersistenceMixin
 from lightning_gancomp.methods.schedules import LRSchedule
 from lightning_gancomp.metrics import GenerativeMetrics
@@ -124,7 +126,7 @@ def _derived_seed(*parts: int) -> int:
     return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
+class AdversarialModule(OptimizationMixin, EvaluationMixin, PersistenceMixin, pl.LightningModule):
     """Generator + discriminator + G-EMA with StyleGAN2-style lazy regularisation.
 
     Args:
@@ -199,22 +201,17 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
                 "r1_interval, pl_interval and generator_interval must be >= 1, got "
                 f"{r1_interval}, {pl_interval}, {generator_interval}"
             )
-        self.generator = generator
-        self.discriminator = discriminator
+        if r1_mode not in ("separate", "joint"):
+            raise ValueError(f"r1_mode must be 'separate' or 'joint', got {r1_mode!r}")
+        self.generator, self.discriminator = generator, discriminator
         self.generator_ema = freeze(copy.deepcopy(generator)) if ema_decay is not None else None
         self.ema_decay = ema_decay
-        self.g_optimizer_factory = g_optimizer
-        self.d_optimizer_factory = d_optimizer
+        self.g_optimizer_factory, self.d_optimizer_factory = g_optimizer, d_optimizer
         self.schedules = list(schedules or [])
         self.adversarial = adversarial if adversarial is not None else NonSaturatingLoss()
         self.generator_losses = nn.ModuleList(losses or [])
-        self.r1 = r1
-        self.r1_interval = r1_interval
-        if r1_mode not in ("separate", "joint"):
-            raise ValueError(f"r1_mode must be 'separate' or 'joint', got {r1_mode!r}")
-        self.r1_mode = r1_mode
-        self.path_length = path_length
-        self.pl_interval = pl_interval
+        self.r1, self.r1_interval, self.r1_mode = r1, r1_interval, r1_mode
+        self.path_length, self.pl_interval = path_length, pl_interval
         self.generator_interval = generator_interval
         self.style_mixing_prob = style_mixing_prob
         self.d_style_mixing_prob = style_mixing_prob if d_style_mixing_prob is None else d_style_mixing_prob
@@ -222,10 +219,8 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         self.lazy_reg_correction = lazy_reg_correction
         self.pair_discriminator = pair_discriminator
         self._metrics = _OutsideModuleTree(metrics) if metrics is not None else None
-        self.eval_max_images = eval_max_images
-        self.grid_size = grid_size
-        self.step_seed = step_seed
-        self.check_finite = check_finite
+        self.eval_max_images, self.grid_size = eval_max_images, grid_size
+        self.step_seed, self.check_finite = step_seed, check_finite
         self.batches_done = 0
         self._eval_images_seen = 0
         self._grid_inputs: GeneratorInputs | None = None
@@ -304,62 +299,6 @@ class AdversarialModule(EvaluationMixin, PersistenceMixin, pl.LightningModule):
         for (masks removed, generated weights baked, zero channels cut), or None when the
         generator already is plain (default)."""
         return None
-
-    # -- optimizers and schedules --------------------------------------------------------------
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.discriminator.parameters() if p.requires_grad]
-
-    @staticmethod
-    def _default_adam(params: Any) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=0.002, betas=(0.0, 0.99))
-
-    @staticmethod
-    def lazy_correct(optimizer: torch.optim.Optimizer, interval: int) -> None:
-        """StyleGAN2 lazy-regularisation correction: ``lr·c``, ``betas^c``, ``c = k/(k+1)``."""
-        ratio = interval / (interval + 1)
-        for group in optimizer.param_groups:
-            group["lr"] = group["lr"] * ratio
-            if "betas" in group:
-                group["betas"] = tuple(beta**ratio for beta in group["betas"])
-            # ``initial_lr`` lets schedulers created later start from the corrected value.
-            group["initial_lr"] = group["lr"]
-
-    def configure_optimizers(self) -> Any:
-        g_factory = self.g_optimizer_factory or self._default_adam
-        d_factory = self.d_optimizer_factory or self._default_adam
-        g_opt = g_factory(self.generator_parameters())
-        d_opt = d_factory(self.discriminator_parameters())
-        if self.lazy_reg_correction and self.path_length is not None:
-            self.lazy_correct(g_opt, self.pl_interval)
-        if self.lazy_reg_correction and self.r1 is not None:
-            self.lazy_correct(d_opt, self.r1_interval)
-        optimizers = [g_opt, d_opt]
-        if not self.schedules:
-            return optimizers
-        by_name = dict(zip(self.optimizer_names, optimizers, strict=True))
-        schedulers = [
-            torch.optim.lr_scheduler.LambdaLR(by_name[s.optimizer], lr_lambda=s.factor)
-            for s in self.schedules
-        ]
-        return optimizers, schedulers
-
-    def named_optimizer(self, name: str) -> Any:
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        return optimizers[self.optimizer_names.index(name)]
-
-    def step_schedules(self, interval: str) -> None:
-        """Advance the schedules of this interval by one (``"step"``: after each batch)."""
-        if not self.schedules:
-            return
-        schedulers = self.lr_schedulers()
-        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
-        for schedule, scheduler in zip(self.schedules, schedulers, strict=True):
-            if schedule.interval == interval:
-                scheduler.step()
-
-    def on_train_epoch_end(self) -> None:
-        self.step_schedules("epoch")
 
     # -- inputs --------------------------------------------------------------------------------
     def sample_inputs(

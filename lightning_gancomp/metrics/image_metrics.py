@@ -53,13 +53,17 @@ import torch.distributed as dist
 from torch import nn
 
 from lightning_gancomp.caches import read_cache
-from lightning_gancomp.metrics.embedded_features import EMBEDDED_DESCRIPTION
+from lightning_gancomp.metrics.extractors import (
+    EXTRACTOR_ATTRIBUTES,
+    LazyNetwork,
+    PassThroughFeatures,
+    checked_module,
+    main_network,
+    require_file,
+)
 from lightning_gancomp.metrics.features import (
-    InceptionFeatureExtractor,
     VGG16FeatureExtractor,
     images_to_uint8,
-    inception_description,
-    inception_tag,
 )
 from lightning_gancomp.metrics.fid_stats import FidStatistics, FidStatisticsError, load_fid_statistics
 from lightning_gancomp.metrics.precision_recall import (
@@ -72,107 +76,6 @@ MetricName = Literal["fid", "kid", "is", "precision_recall"]
 _ALL_METRICS: tuple[str, ...] = ("fid", "kid", "is", "precision_recall")
 REAL_STATS_FORMAT = "lightning_gancomp.real_stats"
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "lightning_gancomp", "real_stats")
-
-
-class _PassThroughFeatures(nn.Module):
-    """Feature "network" for torchmetrics when features are already extracted: returns its input."""
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return features
-
-
-_EXTRACTOR_ATTRIBUTES = ("num_features", "num_logits", "tag", "description")
-
-
-class _LazyNetwork:
-    """A feature network built on first use, and the attributes known before it exists.
-
-    ``known`` holds what the configuration alone determines (``num_features``, ``num_logits``,
-    ``tag``, ``description``); asking for anything else builds the network.
-    """
-
-    def __init__(
-        self,
-        build: Callable[[], nn.Module],
-        known: dict[str, int | str] | None = None,
-    ) -> None:
-        self._build = build
-        self.known = dict(known) if known is not None else {}
-        self.module: nn.Module | None = None
-
-    @classmethod
-    def ready(cls, module: nn.Module) -> _LazyNetwork:
-        """A network that already exists (a user module)."""
-        network = cls(lambda: module)
-        network.module = module.eval()
-        return network
-
-    def get(self, device: torch.device) -> nn.Module:
-        """The network on ``device``, built now if this is its first use."""
-        if self.module is None:
-            self.module = self._build().eval().to(device)
-        return self.module
-
-    def attribute(self, name: str, device: torch.device) -> int | str:
-        if self.module is None and name in self.known:
-            return self.known[name]
-        return getattr(self.get(device), name)
-
-    def to(self, device: torch.device) -> None:
-        if self.module is not None:
-            self.module.to(device)
-
-
-def _checked_module(module: nn.Module) -> nn.Module:
-    """A user extractor, after checking it follows the protocol of ``features.py``."""
-    for attribute in _EXTRACTOR_ATTRIBUTES:
-        if not hasattr(module, attribute):
-            raise TypeError(
-                f"feature_extractor {type(module).__name__} lacks attribute {attribute!r} "
-                "(needs forward(uint8 images) -> (features, logits), num_features, num_logits, tag, "
-                "description)"
-            )
-    return module
-
-
-def _require_file(path: str | None, what: str) -> None:
-    """A weights file given in the config must exist: say so at construction, not at first use."""
-    if path is not None and not os.path.isfile(path):
-        raise FileNotFoundError(f"{what}={path!r}: no such file")
-
-
-def _main_network(
-    feature_extractor: Literal["inception", "embedded"] | nn.Module,
-    weights_path: str | None,
-    antialias: bool,
-) -> _LazyNetwork:
-    """The network behind every metric: Inception, the embedded-data net, or a user module."""
-    if isinstance(feature_extractor, nn.Module):
-        return _LazyNetwork.ready(_checked_module(feature_extractor))
-    if feature_extractor == "inception":
-        _require_file(weights_path, "feature_extractor_weights_path")
-        known = {
-            "num_features": InceptionFeatureExtractor.num_features,
-            "num_logits": InceptionFeatureExtractor.num_logits,
-            "tag": inception_tag(weights_path, antialias),
-            "description": inception_description(antialias),
-        }
-        return _LazyNetwork(lambda: InceptionFeatureExtractor(weights_path, antialias), known)
-    if feature_extractor == "embedded":
-        from lightning_gancomp.metrics.embedded_features import load_embedded_feature_net
-
-        _require_file(weights_path, "feature_extractor_weights_path")
-        # its tag is a hash of the weights and its sizes come from the file: known once loaded
-        return _LazyNetwork(
-            lambda: load_embedded_feature_net(weights_path), {"description": EMBEDDED_DESCRIPTION}
-        )
-    raise ValueError(
-        f"feature_extractor={feature_extractor!r}: expected 'inception', 'embedded' or an nn.Module"
-    )
 
 
 def real_stats_cache_path(cache_dir: str, dataset_key: str, extractor_tag: str) -> str:
@@ -244,7 +147,7 @@ class GenerativeMetrics:
             raise ValueError(f"metrics={list(metrics)!r}: choose from {list(_ALL_METRICS)}")
         self.metrics = tuple(dict.fromkeys(metrics))
         # Networks and the torchmetrics states sized by them are built on first use (module docstring).
-        self._main = _main_network(feature_extractor, feature_extractor_weights_path, antialias)
+        self._main = main_network(feature_extractor, feature_extractor_weights_path, antialias)
         self._pr = self._pr_network(feature_extractor, precision_recall_extractor, vgg16_weights_path)
         self.fid_statistics: FidStatistics | None = (
             load_fid_statistics(real_statistics_path) if real_statistics_path is not None else None
@@ -288,7 +191,7 @@ class GenerativeMetrics:
         feature_extractor: str | nn.Module,
         choice: Literal["vgg16", "same"] | nn.Module | None,
         vgg16_weights_path: str | None,
-    ) -> _LazyNetwork | None:
+    ) -> LazyNetwork | None:
         """Second network for precision/recall, or None when P&R uses the main extractor."""
         if "precision_recall" not in self.metrics:
             return None
@@ -297,13 +200,13 @@ class GenerativeMetrics:
                 "vgg16" if isinstance(feature_extractor, str) and feature_extractor == "inception" else "same"
             )
         if isinstance(choice, nn.Module):
-            return _LazyNetwork.ready(_checked_module(choice))
+            return LazyNetwork.ready(checked_module(choice))
         if choice == "same":
             return None
         if choice == "vgg16":
-            _require_file(vgg16_weights_path, "vgg16_weights_path")
-            known = {name: getattr(VGG16FeatureExtractor, name) for name in _EXTRACTOR_ATTRIBUTES}
-            return _LazyNetwork(lambda: VGG16FeatureExtractor(vgg16_weights_path), known)
+            require_file(vgg16_weights_path, "vgg16_weights_path")
+            known = {name: getattr(VGG16FeatureExtractor, name) for name in EXTRACTOR_ATTRIBUTES}
+            return LazyNetwork(lambda: VGG16FeatureExtractor(vgg16_weights_path), known)
         raise ValueError(
             f"precision_recall_extractor={choice!r}: expected 'vgg16', 'same', None or an nn.Module"
         )
@@ -363,15 +266,15 @@ class GenerativeMetrics:
             warnings.simplefilter("ignore", UserWarning)
             # sync_on_compute=False: ranks are merged once, by `_merge_ranks` (a frozen or cached real
             # state must not be summed again at every compute).
-            fid = FrechetInceptionDistance(feature=_PassThroughFeatures(num_features), sync_on_compute=False)
+            fid = FrechetInceptionDistance(feature=PassThroughFeatures(num_features), sync_on_compute=False)
             kid = KernelInceptionDistance(
-                feature=_PassThroughFeatures(num_features),
+                feature=PassThroughFeatures(num_features),
                 subsets=self.kid_subsets,
                 subset_size=self.kid_subset_size,
                 sync_on_compute=False,
             )
             inception_score = InceptionScore(
-                feature=_PassThroughFeatures(int(extractor.num_logits)),
+                feature=PassThroughFeatures(int(extractor.num_logits)),
                 splits=self.is_splits,
                 sync_on_compute=False,
             )

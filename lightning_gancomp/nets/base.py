@@ -142,6 +142,9 @@ class GanNet(nn.Module):
     style_based: ClassVar[bool] = False
     #: Image channels read (discriminators, image-to-image generators); nets set their own.
     in_channels: int = 3
+    #: Constructor arguments that only choose how fresh weights are initialised (not the
+    #: architecture): a file's network may differ in them from the configured one.
+    initialisation_arguments: ClassVar[tuple[str, ...]] = ()
 
     def distillation_points(self) -> list[str]:
         """Submodule names whose outputs feature distillation compares (shallow to deep)."""

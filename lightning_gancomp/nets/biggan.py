@@ -184,6 +184,34 @@ class BigGANGBlock(nn.Module):
                 self.transition.bias.zero_()
 
 
+def _generator_widths(
+    resolution: int,
+    ch: int,
+    bottom_width: int,
+    stream_channels: list[int] | None,
+    hidden_channels: list[int] | None,
+    transition_channels: list[int] | None,
+) -> tuple[list[int], list[int], list[int] | None]:
+    """(streams, hidden, transitions) widths, the defaults from ``ch``; one clear error when they
+    do not describe ``resolution`` px from ``bottom_width`` px."""
+    if resolution not in _G_STREAM_MULTIPLIERS:
+        raise ValueError(f"resolution must be one of {sorted(_G_STREAM_MULTIPLIERS)}, got {resolution}")
+    streams = list(stream_channels or [m * ch for m in _G_STREAM_MULTIPLIERS[resolution]])
+    num_blocks = len(streams) - 1
+    hidden = list(hidden_channels or streams[1:])
+    transitions = list(transition_channels) if transition_channels is not None else None
+    if transitions is not None and len(transitions) != num_blocks:
+        raise ValueError(
+            f"transition_channels needs one width per block ({num_blocks}), got {len(transitions)}"
+        )
+    if len(hidden) != num_blocks or bottom_width * 2**num_blocks != resolution:
+        raise ValueError(
+            f"stream_channels ({len(streams)}) / hidden_channels ({len(hidden)}) do not describe "
+            f"{resolution}px from {bottom_width}px (needs {len(_G_STREAM_MULTIPLIERS[resolution])} streams)"
+        )
+    return streams, hidden, transitions
+
+
 class BigGANGenerator(GanNet):
     """BigGAN / SAGAN generator ``G(z, y) -> img [B, 3, R, R]`` in [-1, 1] (tanh).
 
@@ -216,6 +244,8 @@ class BigGANGenerator(GanNet):
     #: residual block class (PPCD-GAN's PP-Res student substitutes a subclass with masks)
     block_class: ClassVar[type[BigGANGBlock]] = BigGANGBlock
 
+    initialisation_arguments: ClassVar[tuple[str, ...]] = ("init",)  # official files say init: none
+
     def __init__(
         self,
         resolution: Literal[32, 64, 128, 256, 512] = 128,
@@ -239,22 +269,10 @@ class BigGANGenerator(GanNet):
         transition_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
-        if resolution not in _G_STREAM_MULTIPLIERS:
-            raise ValueError(f"resolution must be one of {sorted(_G_STREAM_MULTIPLIERS)}, got {resolution}")
-        streams = list(stream_channels or [m * ch for m in _G_STREAM_MULTIPLIERS[resolution]])
+        streams, hidden, transitions = _generator_widths(
+            resolution, ch, bottom_width, stream_channels, hidden_channels, transition_channels
+        )
         num_blocks = len(streams) - 1
-        hidden = list(hidden_channels or streams[1:])
-        transitions = list(transition_channels) if transition_channels is not None else None
-        if transitions is not None and len(transitions) != num_blocks:
-            raise ValueError(
-                f"transition_channels needs one width per block ({num_blocks}), got {len(transitions)}"
-            )
-        if len(hidden) != num_blocks or bottom_width * 2**num_blocks != resolution:
-            raise ValueError(
-                f"stream_channels ({len(streams)}) / hidden_channels ({len(hidden)}) do not describe "
-                f"{resolution}px from {bottom_width}px "
-                f"(needs {len(_G_STREAM_MULTIPLIERS[resolution])} streams)"
-            )
         self.resolution, self.num_classes, self.bottom_width = resolution, num_classes, bottom_width
         self.shared_embedding, self.hierarchical = shared_embedding, hierarchical
         self.stream_channels, self.hidden_channels = streams, hidden
@@ -272,33 +290,21 @@ class BigGANGenerator(GanNet):
         self.shared = nn.Embedding(num_classes, self.shared_dim) if shared_embedding else None
         self.linear = SNLinear(self.z_dim // num_slots, streams[0] * bottom_width**2, **sn)
         self.attention_blocks: list[int] = []
-        blocks = []
         keys, values = list(attention_key_channels or []), list(attention_value_channels or [])
+        blocks = []
         for index in range(num_blocks):
-            stage: list[nn.Module] = [
-                self.block_class(
-                    streams[index],
-                    hidden[index],
-                    streams[index + 1],
-                    cond_dim,
-                    self.conditioning,
-                    bn_eps,
-                    sn,
-                    transitions[index] if transitions is not None else None,
-                )
-            ]
+            block = self.block_class(
+                streams[index], hidden[index], streams[index + 1], cond_dim, self.conditioning, bn_eps, sn,
+                transitions[index] if transitions is not None else None,
+            )  # fmt: skip
+            stage: list[nn.Module] = [block]
             if bottom_width * 2 ** (index + 1) in attention_resolutions:
                 slot = len(self.attention_blocks)
-                stage.append(
-                    SelfAttention(
-                        streams[index + 1],
-                        keys[slot] if slot < len(keys) else None,
-                        values[slot] if slot < len(values) else None,
-                        num_svs,
-                        num_sv_itrs,
-                        sn_eps,
-                    )
+                key, value = (
+                    (keys[slot] if slot < len(keys) else None),
+                    (values[slot] if slot < len(values) else None),
                 )
+                stage.append(SelfAttention(streams[index + 1], key, value, num_svs, num_sv_itrs, sn_eps))
                 self.attention_blocks.append(index)
             blocks.append(nn.ModuleList(stage))
         self.blocks = nn.ModuleList(blocks)
@@ -459,6 +465,8 @@ class BigGANDiscriminator(GanNet):
 
     role: ClassVar[str] = "discriminator"
     task: ClassVar[str] = "conditional"  # projection D reads class labels
+
+    initialisation_arguments: ClassVar[tuple[str, ...]] = ("init",)  # official files say init: none
 
     def __init__(
         self,

@@ -181,6 +181,22 @@ class ResnetBlock(nn.Module):
         return x + h
 
 
+def _resnet_widths(
+    ngf: int,
+    n_blocks: int,
+    down_channels: list[int] | None,
+    block_channels: list[int] | None,
+    up_channels: list[int] | None,
+) -> tuple[list[int], list[int], list[int]]:
+    """(down, block, up) widths of the ResNet generator; the reference's from ``ngf`` by default."""
+    down = [ngf * 2**i for i in range(RESNET_N_SAMPLING + 1)] if down_channels is None else down_channels
+    down = _check_widths("down_channels", down, RESNET_N_SAMPLING + 1)
+    hidden = [down[-1]] * n_blocks if block_channels is None else block_channels
+    hidden = _check_widths("block_channels", hidden, n_blocks)
+    up = [ngf * 2**i for i in reversed(range(RESNET_N_SAMPLING))] if up_channels is None else up_channels
+    return down, hidden, _check_widths("up_channels", up, RESNET_N_SAMPLING)
+
+
 class ResnetGenerator(GanNet):
     """Johnson et al.'s ResNet generator as used by CycleGAN, pix2pix (``resnet_9blocks`` /
     ``resnet_6blocks``) and GAN Compression's teachers.
@@ -233,17 +249,10 @@ class ResnetGenerator(GanNet):
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         check_choice("norm", norm, Norm)
         check_choice("padding_type", padding_type, Padding)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.n_blocks = n_blocks
-        self.clamp_input = clamp_input
-        down = [ngf * 2**i for i in range(RESNET_N_SAMPLING + 1)] if down_channels is None else down_channels
-        down = _check_widths("down_channels", down, RESNET_N_SAMPLING + 1)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.n_blocks, self.clamp_input = n_blocks, clamp_input
+        down, hidden, up = _resnet_widths(ngf, n_blocks, down_channels, block_channels, up_channels)
         stream = down[-1]
-        hidden = [stream] * n_blocks if block_channels is None else block_channels
-        hidden = _check_widths("block_channels", hidden, n_blocks)
-        up = [ngf * 2**i for i in reversed(range(RESNET_N_SAMPLING))] if up_channels is None else up_channels
-        up = _check_widths("up_channels", up, RESNET_N_SAMPLING)
         self.down_channels, self.block_channels, self.up_channels = down, hidden, up
 
         bias = conv_bias(norm)

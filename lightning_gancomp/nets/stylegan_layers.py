@@ -362,7 +362,7 @@ class ModulatedConv2d(nn.Module):
         return out
 
     def _forward_copies(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        # The shared form with G weight copies (see modulated_weight): the G groups of m samples
+        # The shared form with G weight copies (see forward): the G groups of m samples
         # go side by side on the channel axis, [m, G*in, H, W], through one conv with groups=G.
         copies, batch, k = self.weight.shape[0], x.shape[0], self.kernel_size
         m = batch // copies

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_gancomp.nets.base import GanNet
 from lightning_gancomp.nets.stylegan_layers import ModulatedConv2d
@@ -63,6 +63,7 @@ from lightning_gancomp.pruning.scoring import (
 )
 
 GradientPath = Literal["released", "intended", "through_moved"]
+Params = dict[str, nn.Parameter]
 GRADIENT_PATHS: tuple[str, ...] = ("released", "intended", "through_moved")
 
 
@@ -287,7 +288,7 @@ class DiversityAwareScorer(_GradientScorer):
         return {k: torch.cat([p[k] for p in parts]) for k in keys}
 
     def _loop_direction(
-        self, adapter, batch: DirectionBatch, i: int, params, keys
+        self, adapter: GeneratorAdapter, batch: DirectionBatch, i: int, params: Params, keys: list[str]
     ) -> dict[str, torch.Tensor]:
         # The official loop body: G(w), then G(w + αd), one backward.
         with torch.set_grad_enabled(self.gradient_path != "through_moved"):
@@ -297,7 +298,9 @@ class DiversityAwareScorer(_GradientScorer):
         loss = (moved - base).abs().sum()
         return dict(zip(keys, torch.autograd.grad(loss, [params[k] for k in keys])))
 
-    def _stacked(self, adapter, batch: DirectionBatch, part: slice, params, keys) -> dict[str, torch.Tensor]:
+    def _stacked(
+        self, adapter: GeneratorAdapter, batch: DirectionBatch, part: slice, params: Params, keys: list[str]
+    ) -> dict[str, torch.Tensor]:
         """All directions of ``part`` in one forward/backward, one weight copy per direction."""
         steps = batch.steps[part]
         n, b = steps.shape[0], batch.w.shape[0]
@@ -331,7 +334,9 @@ class DiversityAwareScorer(_GradientScorer):
         grads = torch.autograd.grad(loss, [copies[k] for k in keys])
         return {k: g.unsqueeze(1) for k, g in zip(keys, grads)}  # [n, 1, out, in, k, k]
 
-    def _vmapped(self, adapter, batch: DirectionBatch, part: slice, params, keys) -> dict[str, torch.Tensor]:
+    def _vmapped(
+        self, adapter: GeneratorAdapter, batch: DirectionBatch, part: slice, params: Params, keys: list[str]
+    ) -> dict[str, torch.Tensor]:
         """``torch.func.vmap`` of ``grad`` over the directions (nets without stackable weights)."""
         scored = {k: params[k].detach() for k in keys}
         path = self.gradient_path

@@ -348,3 +348,20 @@ def test_step_reseeding_follows_the_run_seed(monkeypatch):
     torch.manual_seed(7)
     module.reseed(5)
     assert torch.equal(torch.randn(3), expected)  # step_seed=None leaves the RNG alone
+
+
+def test_a_file_may_differ_from_the_config_in_initialisation_arguments_only():
+    from lightning_gancomp.methods.compression import check_same_architecture
+    from lightning_gancomp.nets.biggan import BigGANGenerator
+
+    def net(**kw):
+        return BigGANGenerator(resolution=32, ch=4, num_classes=3, attention_resolutions=(), **kw)
+
+    check_same_architecture(net(init="none"), net(init="ortho"), "teacher", "t.pt")  # converted official file
+    with pytest.raises(CheckpointMismatchError, match="ch: file 4 vs config 8"):
+        check_same_architecture(
+            net(),
+            BigGANGenerator(resolution=32, ch=8, num_classes=3, attention_resolutions=()),
+            "teacher",
+            "t.pt",
+        )

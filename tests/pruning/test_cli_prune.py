@@ -55,9 +55,11 @@ def test_cagan_prune_profile_fit_export_through_the_cli(tmp_path, teacher, capsy
         "--model.init_args.kd_mask.init_args.steps=5",
         f"--model.init_args.kd_mask.init_args.cache_dir={tmp_path}",
     ]
-    code, out, err = run_gancomp(["profile", *config, *common, "--repeats=1", "--warmup=0"], capsys)
+    profile = ["profile", *config, *common, "--repeats=1", "--warmup=0", "--backends=[onnxruntime]"]
+    code, out, err = run_gancomp(profile, capsys)
     assert code == 0, err
     assert "teacher" in out and "student" in out  # sizes from the config alone: no file read yet
+    assert "onnxruntime  fp32          student" in out  # the deployment table
     code, out, err = run_gancomp(["prune", *config, *common, *mask], capsys)
     assert code == 0, err
     assert "teacher StyleGAN2Generator: params" in out and "MAC reduction" in out
@@ -87,11 +89,13 @@ def test_cagan_prune_profile_fit_export_through_the_cli(tmp_path, teacher, capsy
             *common,
             f"--checkpoint={tmp_path / 'pruned.ckpt'}",
             f"--output={tmp_path / 'g.pt'}",
+            f"--onnx={tmp_path / 'g.onnx'}",
         ],
         capsys,
     )
     assert code == 0, err
     assert load_generator(tmp_path / "g.pt").channels == STUDENT
+    assert (tmp_path / "g.onnx").stat().st_size > 0 and "ONNX Runtime vs PyTorch max |diff|" in out
     # a pruned checkpoint is a valid starting point for `test` (its generator is the student)
     test = ["--trainer.limit_test_batches=1", f"--ckpt_path={tmp_path / 'pruned.ckpt'}"]
     code, _, err = run_gancomp(["test", *config, *common, *mask, *data, *test], capsys)
