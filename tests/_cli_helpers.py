@@ -1,11 +1,16 @@
-"""Helpers for the CLI-level tests: repository paths, shrunk config overrides, tiny checkpoints."""
+"""Helpers for the CLI-level tests: running ``gancomp``, the runs under configs/, shrunk config
+overrides, tiny checkpoints."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import sys
 
 import torch
 
+from lightning_gancomp.cli import main
 from lightning_gancomp.nets.base import net_payload
 from lightning_gancomp.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
@@ -25,8 +30,60 @@ SHRINK_TEACHER = [
 ]
 
 
+def run_gancomp(args: list[str], capsys) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``gancomp <args>``, run in this process."""
+    code = 0
+    saved_argv = sys.argv
+    sys.argv = ["gancomp"]  # as from a shell: no pytest arguments for Lightning to warn about
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        sys.argv = saved_argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def config_path(*parts: str) -> str:
     return os.path.join(REPO, "configs", *parts)
+
+
+#: a run's command in its file's header: ``#   gancomp fit -c configs/a.yaml -c configs/b.yaml``
+RUN_COMMAND = re.compile(r"^#\s*gancomp fit((?:\s+-c\s+\S+)+)\s*$")
+
+
+def run_stack(run: str) -> list[str]:
+    """The config files (repository-relative) of the run that ``run`` (``configs/...yaml``)
+    defines: the ``gancomp fit -c ...`` line in its leading comments whose last file is itself.
+    Empty when ``run`` is a piece (a method recipe, dataset, ratio, mask, trainer or logger file)."""
+    with open(os.path.join(REPO, run)) as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            match = RUN_COMMAND.match(line.strip())
+            if match:
+                files = match.group(1).split()[1::2]
+                if files[-1] == run:
+                    return files
+    return []
+
+
+def discover_runs() -> list[str]:
+    """Every run under configs/ (``configs/<folder>/<run>.yaml``), found by its header command."""
+    paths = glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)
+    relative = sorted(os.path.relpath(p, REPO) for p in paths)
+    return [path for path in relative if run_stack(path)]
+
+
+def run_args(run: str) -> list[str]:
+    """``-c`` arguments (absolute paths) of the run defined by ``run`` (``cagan/ffhq256_0.7.yaml``
+    or ``configs/cagan/ffhq256_0.7.yaml``)."""
+    relative = run if run.startswith("configs/") else os.path.join("configs", run)
+    stack = run_stack(relative)
+    if not stack:
+        raise ValueError(f"{relative} defines no run (no '# gancomp fit -c ... -c {relative}' header line)")
+    return [arg for path in stack for arg in ("-c", os.path.join(REPO, path))]
 
 
 def write_tiny_teacher(path: str) -> str:

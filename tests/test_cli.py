@@ -14,11 +14,12 @@ from _cli_helpers import (
     QUICKSTART,
     SHRINK_TEACHER,
     config_path,
+    run_gancomp,
     write_tiny_teacher,
 )
 
 from lightning_gancomp.checkpoints import load_generator
-from lightning_gancomp.cli import GancompCLI, GancompTrainer, main, one_line
+from lightning_gancomp.cli import GancompCLI, GancompTrainer, one_line
 from lightning_gancomp.data import UnconditionalDataModule
 
 
@@ -41,24 +42,9 @@ def single_error_line(err: str) -> str:
     return errors[0]
 
 
-def run_main(args, capsys):
-    """(exit code, stdout, stderr) of ``gancomp <args>``."""
-    code = 0
-    saved_argv = sys.argv
-    sys.argv = ["gancomp"]  # as from a shell: no pytest arguments for Lightning to warn about
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code or 0
-    finally:
-        sys.argv = saved_argv
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
 def test_help_for_every_subcommand(subcommand, capsys):
-    code, out, _ = run_main([subcommand, "--help"], capsys)
+    code, out, _ = run_gancomp([subcommand, "--help"], capsys)
     assert code == 0 and "--config" in out and "--model" in out
     if subcommand == "profile":
         assert "--repeats" in out and "--batch_size" in out
@@ -66,7 +52,7 @@ def test_help_for_every_subcommand(subcommand, capsys):
 
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
 def test_print_config_for_every_subcommand(subcommand, capsys):
-    code, out, _ = run_main([subcommand, "-c", QUICKSTART, "--print_config"], capsys)
+    code, out, _ = run_gancomp([subcommand, "-c", QUICKSTART, "--print_config"], capsys)
     assert code == 0
     config = yaml.safe_load(out)
     assert config["model"]["class_path"] == "lightning_gancomp.methods.GanModule"
@@ -84,13 +70,13 @@ def test_profile_is_a_trainer_method_listed_in_subcommands():
 
 def test_unknown_config_key_is_one_line_naming_it(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main(["fit", "-c", QUICKSTART, "--model.init_args.bogus_key=3"], capsys)
+    code, _, err = run_gancomp(["fit", "-c", QUICKSTART, "--model.init_args.bogus_key=3"], capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gancomp: error:") and "bogus_key" in lines[0]
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  init_args:\n    generator:\n      init_args:\n        widths: 3\n")
-    code, _, err = run_main(["fit", "-c", QUICKSTART, "-c", str(bad)], capsys)
+    code, _, err = run_gancomp(["fit", "-c", QUICKSTART, "-c", str(bad)], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'widths'" in err and '"generator"' in err
     assert not os.path.exists(tmp_path / "runs")  # nothing written
 
@@ -107,7 +93,7 @@ def test_one_line_keeps_the_reasons():
 def test_wrong_teacher_file_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    code, _, err = run_main(
+    code, _, err = run_gancomp(
         [
             "fit",
             "-c",
@@ -122,7 +108,7 @@ def test_wrong_teacher_file_is_one_line(capsys, tmp_path, monkeypatch):
 
 def test_profile_teacher_vs_student(capsys, tmp_path, teacher_ckpt):
     output = tmp_path / "profile.json"
-    code, out, _ = run_main(
+    code, out, _ = run_gancomp(
         [
             "profile",
             "-c",
@@ -149,7 +135,7 @@ def test_profile_teacher_vs_student(capsys, tmp_path, teacher_ckpt):
 
 
 def _fit(args, capsys):
-    code, out, err = run_main(["fit", *args], capsys)
+    code, out, err = run_gancomp(["fit", *args], capsys)
     assert code == 0, err[-2000:]
     return out, err
 
@@ -176,7 +162,7 @@ def test_composable_pieces_run_with_the_quickstart(pieces, capsys, tmp_path, mon
 
 @pytest.mark.parametrize("piece", ["trainer/gpu.yaml", "trainer/ddp.yaml"])
 def test_accelerator_pieces_parse(piece, capsys):
-    code, out, _ = run_main(["fit", "-c", QUICKSTART, "-c", config_path(piece), "--print_config"], capsys)
+    code, out, _ = run_gancomp(["fit", "-c", QUICKSTART, "-c", config_path(piece), "--print_config"], capsys)
     config = yaml.safe_load(out)
     assert code == 0 and config["trainer"]["accelerator"] == "gpu"
     if piece == "trainer/ddp.yaml":
@@ -185,7 +171,7 @@ def test_accelerator_pieces_parse(piece, capsys):
 
 def test_full_size_ffhq_teacher_config_runs_shrunk(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run_main(
+    code, out, _ = run_gancomp(
         ["fit", "-c", config_path("teacher", "stylegan2_ffhq256.yaml"), "--print_config"], capsys
     )
     full = yaml.safe_load(out)["model"]["init_args"]
@@ -273,12 +259,12 @@ def test_quickstart_end_to_end_with_metrics_and_test_subcommand(capsys, tmp_path
     assert {"model/generator_params", "model/generator_macs"} <= set(header)
     g_ema = load_generator("runs/quickstart/checkpoints/last.ckpt")
     assert all(torch.isfinite(p).all() for p in g_ema.parameters())
-    code, out, err = run_main(
+    code, out, err = run_gancomp(
         ["test", "-c", QUICKSTART, *SHRINK_TEACHER, "--ckpt_path=runs/quickstart/checkpoints/last.ckpt"],
         capsys,
     )
     assert code == 0 and "test/fid" in out + err
-    code, out, err = run_main(
+    code, out, err = run_gancomp(
         ["validate", "-c", QUICKSTART, *SHRINK_TEACHER, "--ckpt_path=runs/quickstart/checkpoints/last.ckpt"],
         capsys,
     )
@@ -290,7 +276,7 @@ def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
     _fit(["-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS], capsys)
     outputs = []
     for name in ("a", "b"):
-        code, _, err = run_main(
+        code, _, err = run_gancomp(
             [
                 "predict", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS,
                 "--ckpt_path=runs/quickstart/checkpoints/last.ckpt",
@@ -304,7 +290,7 @@ def test_predict_writes_reproducible_images(capsys, tmp_path, monkeypatch):
     assert len(outputs[0]) == 8  # one image per test item (val_size 8)
     assert outputs[0] == outputs[1]  # seeded by batch index
     # without an image writer, predict writes into the run's log directory and says where
-    code, out, err = run_main(
+    code, out, err = run_gancomp(
         [
             "predict",
             "-c",
@@ -367,7 +353,7 @@ class NanDataModule(UnconditionalDataModule):
 
 def test_nan_loss_is_one_line_and_keeps_last_good_checkpoint(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main(
+    code, _, err = run_gancomp(
         [
             "fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS,
             "--data=test_cli.NanDataModule", "--data.path=embedded", "--data.resolution=32",
@@ -391,7 +377,7 @@ def test_nan_loss_is_one_line_and_keeps_last_good_checkpoint(capsys, tmp_path, m
 def test_checkpoint_of_another_architecture_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _fit(["-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS], capsys)
-    code, _, err = run_main(
+    code, _, err = run_gancomp(
         [
             "fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, "--trainer.max_epochs=2",
             "--model.init_args.generator.init_args.channels=[16,16,16,16,16,16,16,16]",

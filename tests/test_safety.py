@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from _cli_helpers import QUICKSTART, SHRINK_TEACHER, write_tiny_teacher
+from _cli_helpers import QUICKSTART, SHRINK_TEACHER, run_args, run_gancomp, write_tiny_teacher
 from PIL import Image
-from test_cli import NO_METRICS, run_main, single_error_line
+from test_cli import NO_METRICS, single_error_line
 from torch import nn
 
 from lightning_gancomp.atomic import OutputError
@@ -87,7 +87,7 @@ def test_malicious_checkpoint_url_runs_no_code(http_server, tmp_path, monkeypatc
     write_malicious_checkpoint(str(root / "evil.ckpt"), str(marker))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # where torch.hub caches the URL
-    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={url}/evil.ckpt"], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, f"--ckpt_path={url}/evil.ckpt"], capsys)
     line = single_error_line(err)
     assert code == 1 and not marker.exists()
     assert "evil.ckpt" in line and "GLOBAL" in line and "--weights_only=false" in line
@@ -107,7 +107,7 @@ def test_bad_local_ckpt_path_is_one_line(kind, tmp_path, monkeypatch, capsys):
         path.write_bytes(b"")
     elif kind == "directory":
         path.mkdir()
-    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={path}"], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, f"--ckpt_path={path}"], capsys)
     line = single_error_line(err)
     assert code in (1, 2) and "bad.ckpt" in line and not marker.exists()
 
@@ -157,7 +157,7 @@ def all_finite(path) -> bool:
 
 def test_non_finite_step_leaves_only_finite_checkpoints(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main(
+    code, _, err = run_gancomp(
         [
             *TINY_FIT, "--trainer.limit_train_batches=6",
             "--trainer.callbacks+=test_safety.InfGradients",
@@ -187,7 +187,7 @@ def test_second_run_in_a_locked_directory_is_refused_and_a_stale_lock_taken_over
         lock = tmp_path / "runs" / "quickstart" / LOCK_FILE
         lock.parent.mkdir(parents=True)
         lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"}))
-        code, _, err = run_main(TINY_FIT, capsys)
+        code, _, err = run_gancomp(TINY_FIT, capsys)
         line = single_error_line(err)
         assert code == 1 and f"pid {holder.pid}" in line and "runs/quickstart" in line
         assert sorted(os.listdir(lock.parent)) == [LOCK_FILE]  # nothing written by the refused run
@@ -198,7 +198,7 @@ def test_second_run_in_a_locked_directory_is_refused_and_a_stale_lock_taken_over
     stale_tmp = tmp_path / "runs" / "quickstart" / "checkpoints" / f"last.tmp-{holder.pid}.ckpt"
     stale_tmp.parent.mkdir()
     stale_tmp.write_bytes(b"half written")
-    code, _, err = run_main(TINY_FIT, capsys)  # the holder is gone: its lock is stale
+    code, _, err = run_gancomp(TINY_FIT, capsys)  # the holder is gone: its lock is stale
     assert code == 0, err[-2000:]
     assert os.path.isfile("runs/quickstart/checkpoints/last.ckpt") and not lock.exists()
     assert not stale_tmp.exists()
@@ -255,7 +255,7 @@ class SignalAtBatch(pl.Callback):
 def test_signal_saves_a_final_checkpoint_exits_nonzero_and_resumes(signum, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     four = [*TINY_FIT, "--trainer.limit_train_batches=4"]
-    code, _, err = run_main(
+    code, _, err = run_gancomp(
         [
             *four,
             "--trainer.callbacks+=test_safety.SignalAtBatch",
@@ -273,7 +273,7 @@ def test_signal_saves_a_final_checkpoint_exits_nonzero_and_resumes(signum, capsy
     assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 2
     assert not (tmp_path / "runs" / "quickstart" / LOCK_FILE).exists()
     if signum == signal.SIGTERM:  # the same checkpoint either way: resume it once
-        code, _, err = run_main([*four, f"--ckpt_path={last}"], capsys)
+        code, _, err = run_gancomp([*four, f"--ckpt_path={last}"], capsys)
         assert code == 0, err[-2000:]
         assert torch.load(last, weights_only=True)["gancomp_state"]["batches_done"] == 4
 
@@ -316,7 +316,7 @@ def test_failed_export_keeps_every_existing_file_byte_for_byte(
         "unknown_key": [f"--output={old}", "--key=ema"],
     }[case]
     checkpoint_bytes = open(checkpoint, "rb").read()
-    code, _, err = run_main(export_args(checkpoint, *args), capsys)
+    code, _, err = run_gancomp(export_args(checkpoint, *args), capsys)
     line = single_error_line(err)
     assert code == 1 and expected in line, line
     assert old.read_bytes() == b"old export" and ts_old.read_bytes() == b"old trace"
@@ -424,7 +424,9 @@ def test_16_bit_png_dataset_trains_on_scaled_not_clipped_values(capsys, tmp_path
     assert Image.open(folder / "01.png").mode == "I;16"
     RecordRealImages.seen = []
     data = [f"--data.init_args.path={folder}", "--data.init_args.val_size=4", "--data.init_args.batch_size=4"]
-    code, _, err = run_main([*TINY_FIT, *data, "--trainer.callbacks+=test_safety.RecordRealImages"], capsys)
+    code, _, err = run_gancomp(
+        [*TINY_FIT, *data, "--trainer.callbacks+=test_safety.RecordRealImages"], capsys
+    )
     assert code == 0, err[-2000:]
     images = torch.cat(RecordRealImages.seen)
     assert len(images) == 8
@@ -452,11 +454,11 @@ def adam(which: str, lr: float, beta1: float) -> list[str]:
 
 def test_changed_optimizer_settings_apply_on_resume_with_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main([*TINY_FIT, *adam("g", 0.002, 0.0), *adam("d", 0.002, 0.0)], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, *adam("g", 0.002, 0.0), *adam("d", 0.002, 0.0)], capsys)
     assert code == 0, err[-2000:]
     last = "runs/quickstart/checkpoints/last.ckpt"
     resume = [*TINY_FIT, "--trainer.max_epochs=2", f"--ckpt_path={last}"]
-    code, _, err = run_main([*resume, *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)
+    code, _, err = run_gancomp([*resume, *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)
     assert code == 0, err[-2000:]
     notes = [line for line in err.splitlines() if "optimizer settings" in line]
     # lazy regularisation correction c = k/(k+1): G (path length every 4) lr·0.8, D betas^(16/17)
@@ -464,7 +466,7 @@ def test_changed_optimizer_settings_apply_on_resume_with_one_line(capsys, tmp_pa
     g_state, d_state = torch.load(last, weights_only=True)["optimizer_states"]
     assert g_state["param_groups"][0]["lr"] == pytest.approx(0.0008)
     assert d_state["param_groups"][0]["betas"][0] == pytest.approx(0.5 ** (16 / 17))
-    code, _, err = run_main([*TINY_FIT, "--trainer.max_epochs=3", f"--ckpt_path={last}",
+    code, _, err = run_gancomp([*TINY_FIT, "--trainer.max_epochs=3", f"--ckpt_path={last}",
                              *adam("g", 0.001, 0.0), *adam("d", 0.002, 0.5)], capsys)  # fmt: skip
     assert code == 0 and "optimizer settings" not in err  # unchanged settings: no note
 
@@ -493,7 +495,7 @@ def test_checkpoint_hyperparameters_do_not_override_the_config(capsys, tmp_path,
         "init_args": {"channels": [8] * 8},
     }
     with_hyperparameters(last, {"generator": generator})
-    code, _, err = run_main([*TINY_FIT, f"--ckpt_path={last}"], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, f"--ckpt_path={last}"], capsys)
     line = single_error_line(err)
     assert code == 1 and "builds other networks than the config" in line and "generator.init_args" in line
     configured = {"class_path": "lightning_gancomp.methods.GanModule", "init_args": {"grid_size": 16}}
@@ -504,16 +506,15 @@ def test_checkpoint_hyperparameters_do_not_override_the_config(capsys, tmp_path,
 
 
 # -- 10. one line for every user error -------------------------------------------------------------
-CAGAN = os.path.join(os.path.dirname(QUICKSTART), "..", "cagan", "ffhq256_embedded.yaml")
+CAGAN = run_args("cagan/ffhq256_embedded.yaml")  # -c recipe -c dataset -c run
 TEACHER_WIDTHS = "[16,16,16,16,16,16,8,8]"
 
 
 def cagan_args(tmp_path, teacher: str | None) -> list[str]:
     """The embedded CAGAN config shrunk to a tiny 32 px teacher (as tests/pruning/test_cli_prune)."""
     args = [
-        "-c", CAGAN,
-        f"--model.init_args.teacher.init_args.channels={TEACHER_WIDTHS}",
-        "--model.init_args.student.init_args.channels=[5,5,5,5,5,5,3,3]",
+        *CAGAN,
+        f"--model.init_args.teacher.init_args.channels={TEACHER_WIDTHS}",  # student [5 x 6, 3, 3] at 0.7
         "--model.init_args.discriminator.init_args.channels=[8,8,8,8]",
         f"--model.init_args.student_path={tmp_path / 'pruned.ckpt'}",
         "--model.init_args.metrics=null",
@@ -560,7 +561,7 @@ def test_prune_errors_are_one_line(case, expected, tiny_teacher_file, tmp_path, 
         teacher = None
     elif case == "output_folder_is_a_file":
         extra = [f"--output={tmp_path / 'afile' / 's.ckpt'}"]
-    code, _, err = run_main(["prune", *cagan_args(tmp_path, teacher), *extra], capsys)
+    code, _, err = run_gancomp(["prune", *cagan_args(tmp_path, teacher), *extra], capsys)
     line = single_error_line(err)
     assert code in (1, 2) and expected in line, line
     assert not (tmp_path / "pruned.ckpt").exists()
@@ -569,15 +570,15 @@ def test_prune_errors_are_one_line(case, expected, tiny_teacher_file, tmp_path, 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_missing_gpu_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main([*TINY_FIT, "--trainer.accelerator=gpu"], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, "--trainer.accelerator=gpu"], capsys)
     assert code == 1 and "trainer.accelerator=gpu: this machine has no CUDA GPU" in single_error_line(err)
-    code, _, err = run_main(["profile", "-c", QUICKSTART, "--device=cuda", "--repeats=1"], capsys)
+    code, _, err = run_gancomp(["profile", "-c", QUICKSTART, "--device=cuda", "--repeats=1"], capsys)
     assert code == 1 and "--device cuda: this machine has 0 CUDA device(s)" in single_error_line(err)
 
 
 def test_data_resolution_different_from_the_network_names_both(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_main([*TINY_FIT, "--data.init_args.resolution=64"], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, "--data.init_args.resolution=64"], capsys)
     line = single_error_line(err)
     assert code == 1 and "data resolution 64" in line and "generator's 32" in line
 
@@ -586,7 +587,7 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  init_args:\n    grid_size: [1, 2\n")
-    code, _, err = run_main([*TINY_FIT, "-c", str(bad)], capsys)
+    code, _, err = run_gancomp([*TINY_FIT, "-c", str(bad)], capsys)
     line = single_error_line(err)
     assert code == 2 and f"{bad}: malformed YAML at line" in line
 
@@ -637,7 +638,7 @@ def test_corrupt_image_in_a_worker_is_the_original_one_line(tmp_path, monkeypatc
         "--data=test_safety.BrokenImages", "--data.path=embedded", "--data.resolution=32",
         "--data.batch_size=4", "--data.embedded_length=16", "--data.val_size=4", "--data.num_workers=1",
     ]  # fmt: skip
-    code, _, err = run_main(["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, *data], capsys)
+    code, _, err = run_gancomp(["fit", "-c", QUICKSTART, *SHRINK_TEACHER, *NO_METRICS, *data], capsys)
     line = single_error_line(err)
     assert code == 1 and line.startswith("gancomp: error: cannot decode image") and "broken" in line
     assert "Traceback" not in line and "Caught" not in line and "DataLoader worker" not in line

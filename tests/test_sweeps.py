@@ -5,10 +5,8 @@ import os
 
 import pytest
 import yaml
-from _cli_helpers import write_tiny_teacher
+from _cli_helpers import REPO, run_gancomp, write_tiny_teacher
 from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
-
-from lightning_gancomp.cli import main
 
 
 @pytest.fixture
@@ -17,7 +15,6 @@ def teacher_ckpt(tmp_path_factory) -> str:
     return write_tiny_teacher(str(tmp_path_factory.mktemp("teacher") / "teacher.ckpt"))
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = sorted(glob.glob(os.path.join(REPO, "sweeps", "*.yaml")))
 
 
@@ -65,7 +62,7 @@ def test_sweep_uses_full_dotted_keys_and_config_before_args(path):
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=os.path.basename)
-def test_one_trial_runs_through_the_cli(path, tmp_path, monkeypatch, teacher_ckpt):
+def test_one_trial_runs_through_the_cli(path, tmp_path, monkeypatch, teacher_ckpt, capsys):
     with open(path) as handle:
         sweep = yaml.safe_load(handle)
     argv = agent_argv(sweep, first_trial_values(sweep["parameters"]))
@@ -76,11 +73,13 @@ def test_one_trial_runs_through_the_cli(path, tmp_path, monkeypatch, teacher_ckp
     cli_args = [os.path.join(REPO, a) if a.startswith("configs/") else a for a in cli_args]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    main(
+    code, _, err = run_gancomp(
         cli_args
         + [
             f"--model.init_args.teacher_path={teacher_ckpt}",
             f"--model.init_args.discriminator_path={teacher_ckpt}",
             "--trainer.fast_dev_run=4",
-        ]
+        ],
+        capsys,
     )
+    assert code == 0, err[-2000:]

@@ -10,9 +10,15 @@
 The format is detected from the path (``.zip`` -> NVlabs, ``.hdf5``/``.h5`` -> BigGAN HDF5,
 directory with ``data.mdb`` -> rosinality LMDB when it has a ``length`` key else original LSUN,
 directory with ``dataset.json`` -> NVlabs folder, other directories -> image folder or, for
-conditional data, class folder) or given with ``format``. Constructors only store arguments;
-all I/O and validation happen in ``setup`` (main process), so bad data fails there with one
-:class:`DatasetError` line naming the culprit instead of inside a DataLoader worker.
+conditional data, class folder) or given with ``format``. Each subclass takes its own options and
+forwards the shared ones (path, resolution, batch_size, workers, evaluation sizes, seed, ...) to
+:class:`GanDataModule` through ``**kwargs``, which jsonargparse resolves, so ``--help`` and
+``--print_config`` list them all; a subclass states a shared argument only to change its default
+(image-to-image: resolution 256, batch 1, the official pix2pix/CycleGAN values).
+
+Constructors only store arguments; all I/O and validation happen in ``setup`` (main process), so
+bad data fails there with one :class:`DatasetError` line naming the culprit instead of inside a
+DataLoader worker.
 
 Loaders: training shuffles, drops the last incomplete batch and applies random augmentation; it is
 a :class:`~lightning_gancomp.data.resumable.ResumableDataLoader`: the order is a permutation fixed
@@ -289,34 +295,11 @@ class UnconditionalDataModule(GanDataModule):
     def __init__(
         self,
         path: str = EMBEDDED,
-        resolution: int = 64,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        val_size: int = 256,
         format: UnconditionalFormat | None = None,
         hflip: bool = True,
-        verify: VerifyMode = "first",
-        test_size: int | None = None,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        embedded_length: int = 10_000,
-        global_batch_size: int | None = None,
-        fixed_device_batch: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            path,
-            resolution,
-            batch_size,
-            num_workers,
-            val_size,
-            test_size,
-            pin_memory,
-            seed,
-            embedded_length,
-            verify,
-            global_batch_size,
-            fixed_device_batch,
-        )
+        super().__init__(path=path, **kwargs)
         check_format(format, get_args(UnconditionalFormat))
         self.format = format
         self.hflip = hflip
@@ -361,35 +344,12 @@ class ConditionalDataModule(GanDataModule):
     def __init__(
         self,
         path: str = EMBEDDED,
-        resolution: int = 64,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        val_size: int = 256,
         format: ConditionalFormat | None = None,
         num_classes: int | None = None,
         augment: bool = False,
-        verify: VerifyMode = "first",
-        test_size: int | None = None,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        embedded_length: int = 10_000,
-        global_batch_size: int | None = None,
-        fixed_device_batch: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            path,
-            resolution,
-            batch_size,
-            num_workers,
-            val_size,
-            test_size,
-            pin_memory,
-            seed,
-            embedded_length,
-            verify,
-            global_batch_size,
-            fixed_device_batch,
-        )
+        super().__init__(path=path, **kwargs)
         check_format(format, get_args(ConditionalFormat))
         self.format = format
         # embedded data knows its class count up front (models are often built before setup)
@@ -438,40 +398,20 @@ class _ImageToImageDataModule(GanDataModule):
 
     def __init__(
         self,
-        path: str,
-        resolution: int,
-        batch_size: int,
-        num_workers: int,
-        val_size: int,
-        load_size: int | None,
-        flip: bool,
-        preprocess: Pix2PixPreprocess,
-        verify: VerifyMode,
-        test_size: int | None,
-        pin_memory: bool | None,
-        seed: int,
-        embedded_length: int,
+        load_size: int | None = None,
+        flip: bool = True,
+        preprocess: Pix2PixPreprocess = "resize_and_crop",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            path,
-            resolution,
-            batch_size,
-            num_workers,
-            val_size,
-            test_size,
-            pin_memory,
-            seed,
-            embedded_length,
-            verify,
-        )
-        self.load_size = default_load_size(resolution) if load_size is None else load_size
+        super().__init__(**kwargs)
+        self.load_size = default_load_size(self.resolution) if load_size is None else load_size
         self.flip = flip
         self.preprocess = preprocess
         # validates preprocess / load_size now, before any I/O
-        self.train_transform = Pix2PixTransform(self.load_size, resolution, flip, preprocess)
+        self.train_transform = Pix2PixTransform(self.load_size, self.resolution, flip, preprocess)
         # official test options: load_size = crop_size, no flip -> a plain resize
         self.eval_transform = Pix2PixTransform(
-            resolution, resolution, flip=False, preprocess="resize_and_crop"
+            self.resolution, self.resolution, flip=False, preprocess="resize_and_crop"
         )
 
     def _split_or_subset(
@@ -509,35 +449,12 @@ class PairedDataModule(_ImageToImageDataModule):
         path: str = EMBEDDED,
         resolution: int = 256,
         batch_size: int = 1,
-        num_workers: int = 0,
-        val_size: int = 256,
-        load_size: int | None = None,
         direction: Literal["AtoB", "BtoA"] = "AtoB",
-        flip: bool = True,
-        preprocess: Pix2PixPreprocess = "resize_and_crop",
-        verify: VerifyMode = "first",
-        test_size: int | None = None,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        embedded_length: int = 10_000,
+        **kwargs: Any,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise DatasetError(f"unknown direction {direction!r}; expected 'AtoB' or 'BtoA'")
-        super().__init__(
-            path,
-            resolution,
-            batch_size,
-            num_workers,
-            val_size,
-            load_size,
-            flip,
-            preprocess,
-            verify,
-            test_size,
-            pin_memory,
-            seed,
-            embedded_length,
-        )
+        super().__init__(path=path, resolution=resolution, batch_size=batch_size, **kwargs)
         self.direction = direction
 
     def _phase_exists(self, phase: str) -> bool:
@@ -578,36 +495,13 @@ class UnpairedDataModule(_ImageToImageDataModule):
         path: str = EMBEDDED,
         resolution: int = 256,
         batch_size: int = 1,
-        num_workers: int = 0,
-        val_size: int = 256,
-        load_size: int | None = None,
-        flip: bool = True,
-        preprocess: Pix2PixPreprocess = "resize_and_crop",
         serial_batches: bool = False,
         direction: Literal["AtoB", "BtoA"] = "AtoB",
-        verify: VerifyMode = "first",
-        test_size: int | None = None,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        embedded_length: int = 10_000,
+        **kwargs: Any,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise DatasetError(f"unknown direction {direction!r}; expected 'AtoB' or 'BtoA'")
-        super().__init__(
-            path,
-            resolution,
-            batch_size,
-            num_workers,
-            val_size,
-            load_size,
-            flip,
-            preprocess,
-            verify,
-            test_size,
-            pin_memory,
-            seed,
-            embedded_length,
-        )
+        super().__init__(path=path, resolution=resolution, batch_size=batch_size, **kwargs)
         self.serial_batches = serial_batches
         self.direction = direction
 

@@ -17,7 +17,9 @@ Student construction (``student_init``):
 - ``"pruned_teacher"`` (default): the student's weights are those of its file (``gancomp prune``
   output); without a student file or architecture, a copy of the teacher at the widths the
   pruning policy implies (uniform / per-group ratios: ``PruningPolicy.widths``), so a config
-  never repeats the widths next to ``ratio: 0.7``;
+  never repeats the widths next to ``ratio: 0.7``; with a student file and no student
+  architecture, the architecture is derived the same way and the file's weights are loaded at
+  ``setup`` (so ``gancomp profile`` / ``prune`` need no pruned file yet);
 - ``"random"``: a fresh initialisation at the student's widths (seeded by ``init_seed``);
 - ``"random_synthesis"``: fresh synthesis layers, the teacher's mapping network
   (StyleKD/DCP ``distributed_train.py --load 0 --load_style 1``).
@@ -102,6 +104,11 @@ def _copy_mapping(fresh: GanNet, teacher: GanNet, mapping_prefixes: Sequence[str
     load_state_dict_strict(fresh, state, "random-synthesis student")
 
 
+def _has_widths(policy: PruningPolicy | None, teacher: GanNet) -> bool:
+    """Whether the student's widths follow from the policy alone (uniform / per-group ratios)."""
+    return policy is not None and policy.widths(teacher) is not None
+
+
 def _loaders() -> dict[NetRole, Callable[[str], GanNet]]:
     from lightning_gancomp.checkpoints import load_discriminator, load_generator
 
@@ -178,7 +185,12 @@ class CompressionModule(AdversarialModule):
         #: every configured file (`gancomp prune` / `export` read them through `source_file`)
         self._source_files = {k: os.path.expanduser(v) for k, v in paths.items() if v is not None}
         teacher_net = self._network_or_file(teacher, "teacher")
-        if student is None and student_path is None and teacher_net is not None:
+        if (
+            student is None
+            and teacher_net is not None
+            and (student_path is None or _has_widths(policy, teacher_net))
+        ):
+            # with a student file too: the derived architecture now, the file's weights at setup
             student = self._derived_student(teacher_net, policy)
         student_net = self._network_or_file(student, "student")
         d_net = self._network_or_file(discriminator, "discriminator")

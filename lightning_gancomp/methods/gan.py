@@ -33,6 +33,7 @@ from lightning_gancomp.losses import (
     R1Penalty,
 )
 from lightning_gancomp.methods.engine import AdversarialModule, Phase
+from lightning_gancomp.methods.schedules import LRSchedule
 from lightning_gancomp.metrics import GenerativeMetrics
 from lightning_gancomp.nets.base import GanNet
 from lightning_gancomp.nets.contract import generator_task, is_style_based
@@ -123,6 +124,8 @@ class CycleGanModule(AdversarialModule):
         cycle: cycle-consistency term (λ = 10), applied to A→B→A and B→A→B.
         identity: identity term (0.5 · λ = 5), ``G_AB(b) ≈ b`` and ``G_BA(a) ≈ a``; None = off.
         pool_size: discriminator history size (50; 0 = off).
+        schedules: learning-rate schedules of ``g`` (both generators) and ``d`` (both
+            discriminators); the official recipe is ``LinearDecayLR`` per epoch (``lr_policy='linear'``).
         Others as :class:`~lightning_gancomp.methods.engine.AdversarialModule` (no EMA by default).
     """
 
@@ -134,6 +137,7 @@ class CycleGanModule(AdversarialModule):
         discriminator_a: GanNet,
         g_optimizer: OptimizerCallable | None = None,
         d_optimizer: OptimizerCallable | None = None,
+        schedules: list[LRSchedule] | None = None,
         adversarial: AdversarialLoss | None = None,
         cycle: CycleConsistencyLoss | None = None,
         identity: IdentityLoss | None = None,
@@ -151,6 +155,7 @@ class CycleGanModule(AdversarialModule):
             discriminator=discriminator,
             g_optimizer=g_optimizer or _cyclegan_adam,
             d_optimizer=d_optimizer or _cyclegan_adam,
+            schedules=schedules,
             adversarial=adversarial if adversarial is not None else LSGANLoss(discriminator_scale=0.5),
             ema_decay=ema_decay,
             style_mixing_prob=0.0,
