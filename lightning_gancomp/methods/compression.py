@@ -194,14 +194,7 @@ class CompressionModule(AdversarialModule):
             student = self._derived_student(teacher_net, policy)
         student_net = self._network_or_file(student, "student")
         d_net = self._network_or_file(discriminator, "discriminator")
-        if student_net is None or d_net is None:
-            missing = "student" if student_net is None else "discriminator"
-            raise ValueError(f"{type(self).__name__} needs a {missing} (architecture or file)")
-        if teacher_net is not None and generator_task(student_net) != generator_task(teacher_net):
-            raise ValueError(
-                f"student task {generator_task(student_net)!r} differs from "
-                f"teacher task {generator_task(teacher_net)!r}"
-            )
+        self._check_networks(teacher_net, student_net, d_net)
         super().__init__(generator=student_net, discriminator=d_net, **kwargs)
         self.teacher = freeze(teacher_net) if teacher_net is not None else None
         #: networks configured as architecture + file: weights loaded at `setup`
@@ -210,9 +203,11 @@ class CompressionModule(AdversarialModule):
             for role, net in (("teacher", teacher), ("student", student), ("discriminator", discriminator))
             if net is not None and role in self._source_files
         }
-        self.student_init = student_init
-        self.mapping_prefixes = tuple(mapping_prefixes)
-        self.init_seed = init_seed
+        self.student_init, self.mapping_prefixes, self.init_seed = (
+            student_init,
+            tuple(mapping_prefixes),
+            init_seed,
+        )
         self.scorer, self.policy, self.rescale_equalized = scorer, policy, rescale_equalized
         self.evaluate_teacher = evaluate_teacher
         self._teacher_eval: TeacherEvaluation | None = None
@@ -222,6 +217,16 @@ class CompressionModule(AdversarialModule):
         self.bind_feature_terms()
 
     # -- construction --------------------------------------------------------------------------
+    def _check_networks(self, teacher: GanNet | None, student: GanNet | None, d: GanNet | None) -> None:
+        if student is None or d is None:
+            missing = "student" if student is None else "discriminator"
+            raise ValueError(f"{type(self).__name__} needs a {missing} (architecture or file)")
+        if teacher is not None and generator_task(student) != generator_task(teacher):
+            raise ValueError(
+                f"student task {generator_task(student)!r} differs from teacher task "
+                f"{generator_task(teacher)!r}"
+            )
+
     def _network_or_file(self, net: GanNet | None, role: NetRole) -> GanNet | None:
         """The configured architecture (weights come at setup), else the file loaded now."""
         if net is not None or role not in self._source_files:

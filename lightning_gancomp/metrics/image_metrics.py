@@ -157,11 +157,8 @@ class GenerativeMetrics:
         self._inception_score: nn.Module | None = None
         self.dataset_key = dataset_key
         self.cache_dir = cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR
-        self.kid_subsets = kid_subsets
-        self.kid_subset_size = kid_subset_size
-        self.is_splits = is_splits
-        self.pr_neighbourhood = pr_neighbourhood
-        self.seed = seed
+        self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
+        self.is_splits, self.pr_neighbourhood, self.seed = is_splits, pr_neighbourhood, seed
         self.device = torch.device(device)
 
         # Features kept for KID and precision/recall (FID streams sums and needs none); P&R in a

@@ -290,24 +290,8 @@ class BigGANGenerator(GanNet):
         self.shared = nn.Embedding(num_classes, self.shared_dim) if shared_embedding else None
         self.linear = SNLinear(self.z_dim // num_slots, streams[0] * bottom_width**2, **sn)
         self.attention_blocks: list[int] = []
-        keys, values = list(attention_key_channels or []), list(attention_value_channels or [])
-        blocks = []
-        for index in range(num_blocks):
-            block = self.block_class(
-                streams[index], hidden[index], streams[index + 1], cond_dim, self.conditioning, bn_eps, sn,
-                transitions[index] if transitions is not None else None,
-            )  # fmt: skip
-            stage: list[nn.Module] = [block]
-            if bottom_width * 2 ** (index + 1) in attention_resolutions:
-                slot = len(self.attention_blocks)
-                key, value = (
-                    (keys[slot] if slot < len(keys) else None),
-                    (values[slot] if slot < len(values) else None),
-                )
-                stage.append(SelfAttention(streams[index + 1], key, value, num_svs, num_sv_itrs, sn_eps))
-                self.attention_blocks.append(index)
-            blocks.append(nn.ModuleList(stage))
-        self.blocks = nn.ModuleList(blocks)
+        attention = (attention_resolutions, attention_key_channels, attention_value_channels)
+        self.blocks = self._stages(streams, hidden, transitions, cond_dim, bn_eps, sn, attention)
         self.output_layer = nn.Sequential(
             BigGANBatchNorm2d(streams[-1], eps=bn_eps), nn.ReLU(), SNConv2d(streams[-1], 3, **sn)
         )
@@ -315,6 +299,37 @@ class BigGANGenerator(GanNet):
         if init != "none":
             for stage in self.blocks:
                 stage[0].init_transition_as_identity()
+
+    def _stages(
+        self,
+        streams: list[int],
+        hidden: list[int],
+        transitions: list[int] | None,
+        cond_dim: int,
+        bn_eps: float,
+        sn: dict[str, Any],
+        attention: tuple[tuple[int, ...], list[int] | None, list[int] | None],
+    ) -> nn.ModuleList:
+        """One ``ModuleList([block, (self-attention)])`` per resolution (official ``G.blocks``)."""
+        resolutions, key_channels, value_channels = attention
+        keys, values = list(key_channels or []), list(value_channels or [])
+        blocks = []
+        for index in range(len(streams) - 1):
+            block = self.block_class(
+                streams[index], hidden[index], streams[index + 1], cond_dim, self.conditioning, bn_eps, sn,
+                transitions[index] if transitions is not None else None,
+            )  # fmt: skip
+            stage: list[nn.Module] = [block]
+            if self.bottom_width * 2 ** (index + 1) in resolutions:
+                slot = len(self.attention_blocks)
+                key = keys[slot] if slot < len(keys) else None
+                value = values[slot] if slot < len(values) else None
+                stage.append(
+                    SelfAttention(streams[index + 1], key, value, sn["num_svs"], sn["num_itrs"], sn["eps"])
+                )
+                self.attention_blocks.append(index)
+            blocks.append(nn.ModuleList(stage))
+        return nn.ModuleList(blocks)
 
     def class_embedding(self, y: torch.Tensor) -> torch.Tensor:
         """What the conditional BNs receive for labels ``y``: the shared embedding (BigGAN) or the
