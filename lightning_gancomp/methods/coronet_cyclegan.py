@@ -26,14 +26,13 @@ from torch import Tensor, nn
 from lightning_gancomp.losses import CycleConsistencyLoss, IdentityLoss, LossContext, LSGANLoss
 from lightning_gancomp.methods.compression import CompressionModule
 from lightning_gancomp.methods.coronet import CoroNetSearchMixin, pix2pix_adam, search_options
-from lightning_gancomp.methods.engine import Phase
-from lightning_gancomp.methods.gan import ImagePool
+from lightning_gancomp.methods.gan import CycleGanParts, ImagePool
 from lightning_gancomp.nets.base import GanNet
 from lightning_gancomp.nets.contract import GeneratorInputs, generator_task
 from lightning_gancomp.pruning.hyper import DEFAULT_EMBEDDING, DEFAULT_THRESHOLD, MacTarget
 
 
-class CoroNetCycleGanModule(CoroNetSearchMixin, CompressionModule):
+class CoroNetCycleGanModule(CoroNetSearchMixin, CycleGanParts, CompressionModule):
     """CoroNetGAN on CycleGAN: both generators searched to the same target, then fine-tuned.
 
     Args:
@@ -98,16 +97,6 @@ class CoroNetCycleGanModule(CoroNetSearchMixin, CompressionModule):
     def translate(self, net: nn.Module, img: Tensor) -> Tensor:
         return self.run_student(net, GeneratorInputs(batch_size=img.shape[0], input_img=img))
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        nets = (self.discriminator, self.discriminator_a)
-        return [p for net in nets for p in net.parameters() if p.requires_grad]
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("G main", "g", 1, self.generator_main),
-            Phase("D main", "d", 1, self.discriminator_main),
-        ]
-
     def generator_main(self, batch: dict[str, Tensor]) -> Tensor:
         real_a, real_b = batch["input_img"], batch["real_img"]
         fake_b, fake_a = self.translate(self.generator, real_a), self.translate(self.generator_ba, real_b)
@@ -151,31 +140,6 @@ class CoroNetCycleGanModule(CoroNetSearchMixin, CompressionModule):
             logs[term.name] = value
             total = total + term.weight * value
         return total
-
-    def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
-        assert self._fakes is not None, "G main runs before D main"
-        fake_a, fake_b = self._fakes
-        loss_b = self.adversarial.discriminator_loss(
-            self.discriminator(batch["real_img"]), self.discriminator(self.pool_b.query(fake_b))
-        )
-        loss_a = self.adversarial.discriminator_loss(
-            self.discriminator_a(batch["input_img"]), self.discriminator_a(self.pool_a.query(fake_a))
-        )
-        self.log_train("d", {"adv_b": loss_b, "adv_a": loss_a})
-        return loss_a + loss_b
-
-    def checkpoint_networks(self) -> dict[str, GanNet]:
-        return {**super().checkpoint_networks(), "g_ba": self.generator_ba, "d_a": self.discriminator_a}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["gancomp_state"]["pools"] = {"a": self.pool_a.state(), "b": self.pool_b.state()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        pools = checkpoint.get("gancomp_state", {}).get("pools", {})
-        self.pool_a.load(pools.get("a"), self.device)
-        self.pool_b.load(pools.get("b"), self.device)
 
     def materialise_ba(self) -> GanNet:
         """The plain B→A student (the engine saves the A→B one)."""

@@ -107,7 +107,55 @@ class ImagePool:
         self.images = [] if stacked is None else [img.unsqueeze(0).to(device) for img in stacked]
 
 
-class CycleGanModule(AdversarialModule):
+class CycleGanParts:
+    """What every CycleGAN-style module shares (junyanz ``cycle_gan_model.py``): both
+    discriminators in the ``d`` optimizer, their LSGAN step on history-pool fakes (``backward_D_A``
+    / ``backward_D_B``), the second generator and discriminator in the checkpoint payloads, and
+    the image pools saved with the checkpoint. The module sets ``generator_ba``,
+    ``discriminator_a``, ``pool_a``, ``pool_b`` and, in G main, ``_fakes = (fake_a, fake_b)``."""
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [
+            p
+            for net in (self.discriminator, self.discriminator_a)
+            for p in net.parameters()
+            if p.requires_grad
+        ]
+
+    def phases(self) -> list[Phase]:
+        """G first (its fakes feed the pools), then D, as ``optimize_parameters``."""
+        return [
+            Phase("G main", "g", 1, self.generator_main),
+            Phase("D main", "d", 1, self.discriminator_main),
+        ]
+
+    def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
+        assert self._fakes is not None, "G main runs before D main"
+        fake_a, fake_b = self._fakes
+        loss_b = self.adversarial.discriminator_loss(
+            self.discriminator(batch["real_img"]), self.discriminator(self.pool_b.query(fake_b))
+        )
+        loss_a = self.adversarial.discriminator_loss(
+            self.discriminator_a(batch["input_img"]), self.discriminator_a(self.pool_a.query(fake_a))
+        )
+        self.log_train("d", {"adv_b": loss_b, "adv_a": loss_a})
+        return loss_a + loss_b
+
+    def checkpoint_networks(self) -> dict[str, GanNet]:
+        return {**super().checkpoint_networks(), "g_ba": self.generator_ba, "d_a": self.discriminator_a}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gancomp_state"]["pools"] = {"a": self.pool_a.state(), "b": self.pool_b.state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pools = checkpoint.get("gancomp_state", {}).get("pools", {})
+        self.pool_a.load(pools.get("a"), self.device)
+        self.pool_b.load(pools.get("b"), self.device)
+
+
+class CycleGanModule(CycleGanParts, AdversarialModule):
     """Unpaired image-to-image translation (Zhu et al. 2017, CycleGAN), e.g. the teacher of an
     unpaired compression task. Official: junyanz/pytorch-CycleGAN-and-pix2pix
     ``models/cycle_gan_model.py``.
@@ -178,20 +226,6 @@ class CycleGanModule(AdversarialModule):
     def generator_parameters(self) -> list[nn.Parameter]:
         return [p for net in (self.generator, self.generator_ba) for p in net.parameters() if p.requires_grad]
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return [
-            p
-            for net in (self.discriminator, self.discriminator_a)
-            for p in net.parameters()
-            if p.requires_grad
-        ]
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("G main", "g", 1, self.generator_main),
-            Phase("D main", "d", 1, self.discriminator_main),
-        ]
-
     def generator_main(self, batch: dict[str, Tensor]) -> Tensor:
         real_a, real_b = batch["input_img"], batch["real_img"]
         fake_b = self.generator(real_a)
@@ -220,31 +254,6 @@ class CycleGanModule(AdversarialModule):
         logs["total"] = total
         self.log_train("g", logs)
         return total
-
-    def discriminator_main(self, batch: dict[str, Tensor]) -> Tensor:
-        assert self._fakes is not None, "G main runs before D main"
-        fake_a, fake_b = self._fakes
-        loss_b = self.adversarial.discriminator_loss(
-            self.discriminator(batch["real_img"]), self.discriminator(self.pool_b.query(fake_b))
-        )
-        loss_a = self.adversarial.discriminator_loss(
-            self.discriminator_a(batch["input_img"]), self.discriminator_a(self.pool_a.query(fake_a))
-        )
-        self.log_train("d", {"adv_b": loss_b, "adv_a": loss_a})
-        return loss_a + loss_b
-
-    def checkpoint_networks(self) -> dict[str, GanNet]:
-        return {**super().checkpoint_networks(), "g_ba": self.generator_ba, "d_a": self.discriminator_a}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["gancomp_state"]["pools"] = {"a": self.pool_a.state(), "b": self.pool_b.state()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        pools = checkpoint.get("gancomp_state", {}).get("pools", {})
-        self.pool_a.load(pools.get("a"), self.device)
-        self.pool_b.load(pools.get("b"), self.device)
 
 
 def _cyclegan_adam(params: Any) -> torch.optim.Optimizer:
