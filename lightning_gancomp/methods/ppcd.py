@@ -1,7 +1,6 @@
 """PPCD-GAN: progressive pruning and class-aware distillation (Vo, Sugimoto, Nakayama, WACV 2022).
 
-No public code exists; the paper text is the specification (``shared/papers/ppcd-gan_*.txt``,
-``shared/REFERENCE.md`` §2). The pieces:
+No public code exists; the paper text (Vo et al., WACV 2022) is the specification. The pieces:
 
 * student: SAGAN-128 with PP-Res blocks (:class:`~lightning_gancomp.nets.ppsagan.PPSAGANGenerator`:
   learnable masks, eq. 1, and 1x1 transition layers, Sec. 3.2), trained from scratch against

@@ -1,6 +1,6 @@
 """Common base of every network: constructor arguments as data, channel groups, save/load.
 
-Key ideas (see DESIGN.md):
+Key ideas:
 
 1. *A pruned network is the same class with other widths.* Every network captures the arguments
    of its constructor in ``self.config`` (JSON-able: ints, floats, strings, bools, lists, dicts,

@@ -1,7 +1,7 @@
 """PPCD-GAN learnable channel masks (Vo, Sugimoto, Nakayama, "PPCD-GAN: Progressive Pruning and
 Class-Aware Distillation for Large-Scale Conditional GANs Compression", WACV 2022, Sec. 3.2/3.4).
 
-There is no public code; the paper text is the specification (``shared/REFERENCE.md`` §2):
+There is no public code; the paper text (Vo et al., WACV 2022, Sec. 3) is the specification:
 
 * eq. 1: one parameter ``w_i`` per output channel, mask ``m_i = sigmoid(δ · w_i)``, δ = 1e3;
 * eq. 2: sparsity ``ℓ_PP = Σ_i |w_i + 1|`` drives every ``w_i`` towards -1, i.e. ``m_i`` to 0;

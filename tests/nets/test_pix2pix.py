@@ -19,7 +19,7 @@ def on_meta(cls: type[GanNet], **kwargs) -> GanNet:
         return cls(**kwargs)
 
 
-# -- reference numbers (REFERENCE.md §1) --------------------------------------------------------
+# -- reference numbers (the papers' published counts) --------------------------------------------------------
 def test_reference_parameter_counts():
     assert count_params(on_meta(ResnetGenerator)) == 11_378_179  # CycleGAN resnet_9blocks, IN
     assert count_params(on_meta(UnetGenerator)) == 54_413_955  # pix2pix unet_256, BN
