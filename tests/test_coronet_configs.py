@@ -15,9 +15,9 @@ from test_configs import REPO, run_gancomp, shrunk_net_spec
 
 CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(f"{REPO}/configs/coronet/*.yaml"))
 NETS = ("student", "generator_ba", "discriminator", "discriminator_a")
-#: torchprofile MACs of the full ResNet-9 generator at 256 px (GAN Compression's count, this repository's tests/nets/test_pix2pix.py)
+#: torchprofile MACs of the full ResNet-9 generator at 256 px (GAN Compression's count)
 RESNET9_MACS = 56_799_264_768
-#: torchprofile MACs of the full ResNet-9 generator at 256 px (GAN Compression's count, this repository's tests/nets/test_pix2pix.py)
+#: torchprofile MACs of the full ResNet-9 generator at 256 px (GAN Compression's count)
 RESNET9_MACS = 56_799_264_768
 
 
