@@ -1,8 +1,9 @@
 """Deterministic synthetic datasets generated on the fly (no files), for quickstarts and tests.
 
 A first run should not need a dataset download (and a machine offline cannot do one). Each item is
-rendered from parameters drawn with a ``torch.Generator`` seeded by ``(seed, index)``, so item ``i`` is bit-identical across runs, workers and processes, and costs well
-under a millisecond at 32-64 px. Shapes are drawn from signed distance functions with a one-pixel
+rendered from parameters drawn with a ``torch.Generator`` seeded by ``(seed, index)``, so item
+``i`` is bit-identical across runs, workers and processes, and costs well under a millisecond at
+32-64 px. Shapes are drawn from signed distance functions with a one-pixel
 soft edge (anti-aliased); the content ``mask`` is the hard region ``sdf < 0`` of the foreground.
 
 Datasets (all images [3, R, R] in [-1, 1], masks [1, R, R] in {0, 1}):
