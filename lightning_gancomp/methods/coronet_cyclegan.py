@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from lightning_gancomp.losses import CycleConsistencyLoss, IdentityLoss, LossContext, LSGANLoss
 from lightning_gancomp.methods.compression import CompressionModule
 from lightning_gancomp.methods.coronet import CoroNetSearchMixin, pix2pix_adam, search_options
-from lightning_gancomp.methods.gan import CycleGanParts, ImagePool
+from lightning_gancomp.methods.gan import CycleGanParts
 from lightning_gancomp.nets.base import GanNet
-from lightning_gancomp.nets.contract import GeneratorInputs, generator_task
+from lightning_gancomp.nets.contract import GeneratorInputs
 from lightning_gancomp.pruning.hyper import DEFAULT_EMBEDDING, DEFAULT_THRESHOLD, MacTarget
 
 
@@ -80,15 +80,7 @@ class CoroNetCycleGanModule(CoroNetSearchMixin, CycleGanParts, CompressionModule
         kwargs.setdefault("ema_decay", None)
         kwargs.setdefault("style_mixing_prob", 0.0)
         super().__init__(student=student, discriminator=discriminator, **kwargs)
-        if self.task != "image2image" or generator_task(generator_ba) != "image2image":
-            raise ValueError("CoroNetCycleGanModule needs two image-to-image generators")
-        self.generator_ba = generator_ba
-        self.discriminator_a = discriminator_a
-        self.cycle = cycle if cycle is not None else CycleConsistencyLoss(10.0)
-        self.identity = (identity if identity is not None else IdentityLoss(5.0)) if use_identity else None
-        self.pool_a = ImagePool(pool_size)  # fakes of domain A for discriminator_a
-        self.pool_b = ImagePool(pool_size)  # fakes of domain B for discriminator
-        self._fakes: tuple[Tensor, Tensor] | None = None
+        self.init_cycle_parts(generator_ba, discriminator_a, cycle, identity, use_identity, pool_size)
         options = search_options(
             embedding_dim, threshold, min_channels, min_keep_fraction, latent_std, mask_forward
         )

@@ -114,6 +114,27 @@ class CycleGanParts:
     the image pools saved with the checkpoint. The module sets ``generator_ba``,
     ``discriminator_a``, ``pool_a``, ``pool_b`` and, in G main, ``_fakes = (fake_a, fake_b)``."""
 
+    def init_cycle_parts(
+        self,
+        generator_ba: GanNet,
+        discriminator_a: GanNet,
+        cycle: CycleConsistencyLoss | None,
+        identity: IdentityLoss | None,
+        use_identity: bool,
+        pool_size: int,
+    ) -> None:
+        """The second generator and discriminator, the cycle (λ = 10) and identity (0.5·λ) terms
+        and the two image pools; called after the engine's constructor."""
+        if self.task != "image2image" or generator_task(generator_ba) != "image2image":
+            raise ValueError(f"{type(self).__name__} needs two image-to-image generators")
+        self.generator_ba = generator_ba
+        self.discriminator_a = discriminator_a
+        self.cycle = cycle if cycle is not None else CycleConsistencyLoss(10.0)
+        self.identity = (identity if identity is not None else IdentityLoss(5.0)) if use_identity else None
+        self.pool_a = ImagePool(pool_size)  # fakes of domain A for discriminator_a
+        self.pool_b = ImagePool(pool_size)  # fakes of domain B for discriminator
+        self._fakes: tuple[Tensor, Tensor] | None = None
+
     def discriminator_parameters(self) -> list[nn.Parameter]:
         return [
             p
@@ -213,15 +234,7 @@ class CycleGanModule(CycleGanParts, AdversarialModule):
             step_seed=step_seed,
             check_finite=check_finite,
         )
-        if self.task != "image2image" or generator_task(generator_ba) != "image2image":
-            raise ValueError("CycleGanModule needs two image-to-image generators")
-        self.generator_ba = generator_ba
-        self.discriminator_a = discriminator_a
-        self.cycle = cycle if cycle is not None else CycleConsistencyLoss(10.0)
-        self.identity = (identity if identity is not None else IdentityLoss(5.0)) if use_identity else None
-        self.pool_a = ImagePool(pool_size)  # fakes of domain A for discriminator_a
-        self.pool_b = ImagePool(pool_size)  # fakes of domain B for discriminator
-        self._fakes: tuple[Tensor, Tensor] | None = None
+        self.init_cycle_parts(generator_ba, discriminator_a, cycle, identity, use_identity, pool_size)
 
     def generator_parameters(self) -> list[nn.Parameter]:
         return [p for net in (self.generator, self.generator_ba) for p in net.parameters() if p.requires_grad]

@@ -75,7 +75,7 @@ def read_plain_state_dict(path: str, required_key: str, what: str) -> dict[str, 
 
 @contextlib.contextmanager
 def weights_only_torch_loads(preloaded: dict[str, dict[str, torch.Tensor]] | None = None) -> Iterator[None]:
-    """While torch-fidelity builds a network: ``torch.load(path)`` of a file in ``preloaded``
+    """While torch-fidelity builds a network: loading a file named in ``preloaded``
     returns the tensors already read (no second read of a file that could have been swapped), and
     every other ``torch.load`` (torch hub cache, torchvision weights) is forced weights-only.
 
