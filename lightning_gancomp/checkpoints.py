@@ -31,6 +31,7 @@ from lightning_gancomp.nets.base import (
     net_from_payload,
     save_net,
 )
+from lightning_gancomp.pretrained import BuiltinTeacherError, resolve_checkpoint_path
 
 Role = Literal["generator", "discriminator"]
 
@@ -97,8 +98,14 @@ def _ensure_formats_loaded() -> None:
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
-    """``torch.load`` with ``weights_only=True`` and the allowlist; clear one-line errors."""
-    path = os.fspath(path)
+    """``torch.load`` with ``weights_only=True`` and the allowlist; clear one-line errors.
+
+    ``builtin:<name>`` reads a teacher shipped with the package (:mod:`lightning_gancomp.pretrained`).
+    """
+    try:
+        path = resolve_checkpoint_path(path)
+    except BuiltinTeacherError as exc:
+        raise CheckpointError(str(exc)) from None
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

@@ -497,6 +497,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from lightning_gancomp.metrics import FeatureExtractorUnavailableError
     from lightning_gancomp.metrics.fid_stats import FidStatisticsError
     from lightning_gancomp.nets.base import ChannelGroupError, CheckpointMismatchError
+    from lightning_gancomp.pretrained import BuiltinTeacherError
     from lightning_gancomp.pruning.hyper import HyperNetworkError
     from lightning_gancomp.pruning.mac_model import MacModelError
     from lightning_gancomp.pruning.plan import PlanError
@@ -504,6 +505,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (
         ConfigError,
         CheckpointError,
+        BuiltinTeacherError,
         ExportError,
         OutputError,
         PruneError,

@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
@@ -26,12 +27,18 @@ from lightning_gancomp.checkpoints import CheckpointError, load_error_reason
 class GanCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` that triggers every ``every_n_batches`` training batches.
 
+    Files are named ``batch_0000800.ckpt`` by default (the batches trained, what the grids and
+    logs count), not Lightning's ``epoch=7-step=2063`` whose step counts optimizer steps.
+
     Args:
         every_n_batches: save after every this many batches (0/None: only the parent's triggers,
-            e.g. ``every_n_epochs``). Other arguments are ``ModelCheckpoint``'s.
+            e.g. ``every_n_epochs``). Other arguments are ``ModelCheckpoint``'s; a ``filename``
+            may use ``{batch}``.
     """
 
     def __init__(self, *args: Any, every_n_batches: int | None = None, **kwargs: Any) -> None:
+        if kwargs.get("filename") is None and not args:
+            kwargs.update(filename="batch_{batch:07d}", auto_insert_metric_name=False)
         super().__init__(*args, **kwargs)
         if every_n_batches is not None and every_n_batches < 0:
             raise ValueError(f"every_n_batches must be >= 0, got {every_n_batches}")
@@ -47,6 +54,12 @@ class GanCheckpoint(ModelCheckpoint):
             every_n_epochs=self._every_n_epochs,
             dirpath=self.dirpath,
         )
+
+    def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, Any]:
+        candidates = super()._monitor_candidates(trainer)
+        done = getattr(trainer.lightning_module, "batches_done", trainer.global_step)
+        candidates.setdefault("batch", torch.tensor(int(done)))
+        return candidates
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int

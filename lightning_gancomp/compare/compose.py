@@ -99,8 +99,9 @@ def load_teacher(spec: CompareSpec) -> GanNet:
     """The teacher generator: its file, or (no file yet, e.g. a written-not-run paper config) the
     configured architecture, which is all budgets need."""
     from lightning_gancomp.checkpoints import load_generator
+    from lightning_gancomp.pretrained import resolve_checkpoint_path
 
-    if os.path.isfile(spec.teacher.path):
+    if os.path.isfile(resolve_checkpoint_path(spec.teacher.path)):
         return load_generator(spec.teacher.path)
     if spec.teacher.architecture is not None:
         return instantiate(spec.teacher.architecture)

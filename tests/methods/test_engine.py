@@ -159,6 +159,8 @@ def test_checkpoint_holds_net_payloads_for_load_generator(tmp_path):
     state = torch.load(last, weights_only=True)
     assert state["gancomp_state"]["batches_done"] == 2
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+    # named by batches trained (4 optimizer steps per batch would make Lightning's step=8)
+    assert sorted(os.listdir(tmp_path)) == ["batch_0000002.ckpt", "last.ckpt"]
 
 
 def test_resume_with_other_architecture_fails_naming_network(tmp_path):
