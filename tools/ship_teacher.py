@@ -82,7 +82,8 @@ def ship(run_dir: str, name: str, command: str, trained_on: str, wall_s: float |
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("run_dir")
     parser.add_argument("name")
     parser.add_argument("--command", required=True, help="the exact command that trained the run")
