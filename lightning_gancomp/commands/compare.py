@@ -34,6 +34,7 @@ from lightning_gancomp.compare.compose import (
     load_teacher,
     resolve_budget,
     teacher_arm,
+    teacher_file,
 )
 from lightning_gancomp.compare.runner import (
     ArmError,
@@ -58,7 +59,7 @@ COMPARE_ERRORS = (CompareConfigError, BudgetError, StaleArmError, ArmError)
 
 def ensure_teacher(spec: CompareSpec, log: Log) -> None:
     """Train the teacher with ``teacher.train_config`` when its file does not exist yet."""
-    if os.path.isfile(spec.teacher.path) or not spec.teacher.train_config:
+    if os.path.isfile(teacher_file(spec)) or not spec.teacher.train_config:
         return
     args = ["fit", *[a for path in spec.teacher.train_config for a in ("-c", path)]]
     run_step(Step("teacher fit", [*args, "--trainer.enable_progress_bar=false"]), "teacher", log)

@@ -95,13 +95,22 @@ def resolve_budget(teacher: GanNet, budget: Budget) -> ResolvedBudget:
     return ResolvedBudget(budget, target, teacher_macs, ratio)
 
 
+def teacher_file(spec: CompareSpec) -> str:
+    """The teacher's file on disk (a ``builtin:`` name resolved to the shipped file)."""
+    from lightning_gancomp.pretrained import BuiltinTeacherError, resolve_checkpoint_path
+
+    try:
+        return resolve_checkpoint_path(spec.teacher.path)
+    except BuiltinTeacherError as exc:
+        raise CompareConfigError(f"{spec.source}: teacher.path: {exc}") from None
+
+
 def load_teacher(spec: CompareSpec) -> GanNet:
     """The teacher generator: its file, or (no file yet, e.g. a written-not-run paper config) the
     configured architecture, which is all budgets need."""
     from lightning_gancomp.checkpoints import load_generator
-    from lightning_gancomp.pretrained import resolve_checkpoint_path
 
-    if os.path.isfile(resolve_checkpoint_path(spec.teacher.path)):
+    if os.path.isfile(teacher_file(spec)):
         return load_generator(spec.teacher.path)
     if spec.teacher.architecture is not None:
         return instantiate(spec.teacher.architecture)

@@ -372,7 +372,12 @@ class GenerativeMetrics:
         batch_size: int = 50,
         psis: Sequence[float] = DCP_TRUNCATION_PSIS,
     ) -> list[dict[str, float]]:
-        """DCP's P&R curve over truncation ψ against the real features kept here (precision_recall.py)."""
+        """DCP's P&R curve over truncation ψ against the real features kept here (precision_recall.py).
+
+        ψ = 1 (no truncation) reuses this evaluation's own generated samples when it has them, so
+        ``precision_psi1.0`` is ``precision`` by construction rather than a second, differently
+        noisy estimate on other latents."""
+        kept = self._fake_pr_features if self._pr is not None else self._fake_features
         return precision_recall_over_truncation(
             generate,
             self.extract_precision_recall_features,
@@ -381,6 +386,7 @@ class GenerativeMetrics:
             batch_size,
             psis,
             k=self.pr_neighbourhood,
+            given={1.0: torch.cat(kept)} if kept else None,
         )
 
     # ------------------------------------------------------------------ update / compute

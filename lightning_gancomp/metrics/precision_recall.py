@@ -15,7 +15,7 @@ the compressed StyleGAN2 for truncation ψ ∈ {0.5, 0.6, ..., 1.0}:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -72,6 +72,7 @@ def precision_recall_over_truncation(
     batch_size: int = 50,
     psis: Sequence[float] = DCP_TRUNCATION_PSIS,
     k: int = 3,
+    given: Mapping[float, torch.Tensor] | None = None,
 ) -> list[dict[str, float]]:
     """Precision/recall of a generator at each truncation ψ (DCP's P&R curve).
 
@@ -83,12 +84,20 @@ def precision_recall_over_truncation(
         batch_size: images per ``generate`` call.
         psis: truncation values (default 0.5 … 1.0 step 0.1, as DCP).
         k: neighbourhood size.
+        given: ψ -> features of samples already generated at that ψ (used as they are, all of
+            them, instead of generating ``num_samples`` new ones).
 
     Returns:
         One ``{"psi", "precision", "recall"}`` dict per ψ, in order.
     """
     curve = []
     for psi in psis:
+        if given and float(psi) in given:
+            precision, recall = knn_precision_recall(
+                real_features, given[float(psi)].to(real_features.device), k=k
+            )
+            curve.append({"psi": float(psi), "precision": precision, "recall": recall})
+            continue
         fake = []
         remaining = num_samples
         while remaining > 0:

@@ -68,6 +68,16 @@ def test_precision_paths_agree_on_the_same_samples(faces):
     assert curve[0]["recall"] == pytest.approx(results["recall"], abs=1e-9)
 
 
+def test_untruncated_point_of_the_curve_is_the_evaluation_itself(faces):
+    """``precision_psi1.0`` is computed on the evaluation's own samples (CAGAN/DCP test output
+    printed it from other latents, and it disagreed with ``precision``); other ψ generate."""
+    results, metrics = _score(faces[:N], faces[N:])
+    noise = lambda psi, n: torch.rand(n, 3, 32, 32) * 2 - 1  # noqa: E731 - other samples than evaluated
+    curve = metrics.precision_recall_curve(noise, N, batch_size=40, psis=(0.9, 1.0))
+    assert curve[1]["precision"] == results["precision"] and curve[1]["recall"] == results["recall"]
+    assert curve[0]["precision"] < 0.1 < results["precision"]
+
+
 def test_kid_std_comes_from_its_subsets(faces):
     results, _ = _score(faces[:N], faces[N:])
     assert results["kid_std"] > 0  # 20 random subsets of 64: they disagree
