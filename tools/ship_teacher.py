@@ -8,7 +8,8 @@ RUN_DIR is the run's root (the folder with ``checkpoints/last.ckpt`` and ``versi
 the discriminator(s) and a CycleGAN's second generator; no optimizer state), ``<NAME>.yaml`` (the
 full config LightningCLI saved for the run) and ``<NAME>.png`` (the run's last sample grid), and
 records in ``manifest.json``: the files, the config and command, the batches and images trained,
-the wall time, the last validation metrics and the file's sha256.
+the wall time, the last validation and test metrics (run ``gancomp test -c <config> --ckpt_path
+<RUN_DIR>/checkpoints/last.ckpt`` first for the test protocol's numbers) and the file's sha256.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ def shipped_networks(nets: dict) -> dict:
 
 
 def last_metrics(run_dir: str) -> dict[str, float]:
-    """The last logged value of every ``val/*`` column of the run's CSV log."""
+    """The last logged value of every ``val/*`` and ``test/*`` column of the run's CSV logs (a
+    ``gancomp test`` of the finished run logs its test metrics into the next ``version_*``)."""
     found: dict[str, float] = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "version_*", "metrics.csv"))):
+    versions = glob.glob(os.path.join(run_dir, "version_*", "metrics.csv"))
+    for path in sorted(versions, key=lambda p: int(p.split("version_")[-1].split(os.sep)[0])):
         with open(path, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                found.update({k: float(v) for k, v in row.items() if k.startswith("val/") and v})
+                found.update({k: float(v) for k, v in row.items() if k.startswith(("val/", "test/")) and v})
     return found
 
 
@@ -58,7 +61,7 @@ def ship(run_dir: str, name: str, command: str, trained_on: str, wall_s: float |
     target = os.path.join(TEACHER_DIR, f"{name}.pt")
     with atomic_path(target) as tmp:
         torch.save({"gancomp_nets": shipped_networks(ckpt["gancomp_nets"])}, tmp)
-    config = newest(os.path.join(run_dir, "version_*", "config.yaml"))
+    config = min(glob.glob(os.path.join(run_dir, "version_*", "config.yaml")), default=None)  # the fit's
     grid = newest(os.path.join(run_dir, "**", "samples", "batch_*.png"))
     for source, suffix in ((config, "yaml"), (grid, "png")):
         if source:
@@ -75,7 +78,7 @@ def ship(run_dir: str, name: str, command: str, trained_on: str, wall_s: float |
         "epochs": int(ckpt.get("epoch", 0)) + 1,
         "trained_on": trained_on,
         "wall_s": wall_s,
-        "val_metrics": last_metrics(run_dir),
+        "metrics": last_metrics(run_dir),
         "sha256": digest,
         "megabytes": round(os.path.getsize(target) / 1e6, 2),
     }
