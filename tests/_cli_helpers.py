@@ -24,6 +24,7 @@ SHRINK_TEACHER = [
     "--model.init_args.discriminator.init_args.channels=[8,8,8,8]",
     "--data.init_args.embedded_length=32",
     "--data.init_args.val_size=8",
+    "--data.init_args.test_size=8",
     "--trainer.limit_train_batches=2",
     "--trainer.limit_val_batches=1",
     "--trainer.max_epochs=1",

@@ -123,6 +123,14 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def evaluated_images(spec: CompareSpec) -> str:
+    """How many test images every arm is evaluated on (``protocol.test_batches`` or the data's test split)."""
+    if spec.protocol.test_batches is not None:
+        return f"{spec.protocol.test_batches} batches"
+    size = ((spec.data or {}).get("init_args") or {}).get("test_size")
+    return "the whole test split" + (f" ({size} images)" if size else "")
+
+
 def header_lines(spec: CompareSpec) -> list[str]:
     protocol = spec.protocol
     metrics = (protocol.metrics or {}).get("init_args", {})
@@ -133,8 +141,8 @@ def header_lines(spec: CompareSpec) -> list[str]:
         f"- seeds: {list(spec.seeds)}; budget tolerance ±{spec.tolerance:.0%} "
         "(MACs in the budget's convention)",
         f"- metrics: {metrics.get('metrics', 'method default')} with the "
-        f"`{metrics.get('feature_extractor', 'default')}` feature extractor; test batches: "
-        f"{protocol.test_batches}; L1 teacher–student over {protocol.l1_samples} samples; LPIPS diversity "
+        f"`{metrics.get('feature_extractor', 'default')}` feature extractor; test: {evaluated_images(spec)}; "
+        f"L1 teacher–student over {protocol.l1_samples} samples; LPIPS diversity "
         f"over {protocol.lpips_pairs} pairs ({protocol.lpips_net}, "
         f"{'pretrained' if protocol.lpips_pretrained else 'random'} backbone)",
         f"- latency: median of {protocol.latency_repeats} forwards at batch {protocol.latency_batch_size}"

@@ -16,7 +16,7 @@ Layout (every key but ``teacher.path``, ``budgets`` and ``methods`` has a defaul
     seeds: [0, 1, 2]
     trainer: {max_epochs: 2, limit_train_batches: 50}  # merged into every arm's trainer
     checkpoint_every: 25                               # batches between resumable checkpoints
-    protocol: {metrics: {...}, test_batches: 8, l1_samples: 256, lpips_pairs: 64, ...}
+    protocol: {metrics: {...} or ../metrics/<piece>.yaml, test_batches: 8, l1_samples: 256, ...}
     methods: {cagan: {config: configs/cagan/ffhq256_embedded.yaml, overrides: [...]}}
     wandb: {project: gancomp-compare}                 # optional: report table + plots to W&B
 """
@@ -69,7 +69,12 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class Protocol:
-    """How every arm is evaluated (same for all): the metrics object and sample counts."""
+    """How every arm is evaluated (same for all): the metrics object and sample counts.
+
+    ``metrics`` replaces every arm's ``model.init_args.metrics`` (None: each arm keeps its own);
+    ``test_batches`` becomes every arm's ``trainer.limit_test_batches`` (None: the whole test split
+    of the data, whose size the comparison's ``data`` section states).
+    """
 
     metrics: dict[str, Any] | None = None
     test_batches: int | None = None
@@ -210,7 +215,7 @@ def read_protocol(reader: _Reader) -> Protocol:
     latency = entry.get("latency", dict, {}, none_ok=True)
     latency_reader = _Reader(entry.source, latency or {}, f"{entry.key('latency')}.")
     protocol = Protocol(
-        metrics=entry.get("metrics", dict, None, none_ok=True),
+        metrics=read_metrics(entry),
         test_batches=entry.get("test_batches", int, None, none_ok=True),
         l1_samples=entry.get("l1_samples", int, 0),
         lpips_pairs=entry.get("lpips_pairs", int, 0),
@@ -240,6 +245,26 @@ def read_protocol(reader: _Reader) -> Protocol:
         }
     )
     return protocol
+
+
+def read_metrics(entry: _Reader) -> dict[str, Any] | None:
+    """``protocol.metrics``: a ``{class_path, init_args}`` mapping, or the path of a YAML file holding
+    one (a protocol piece such as ``configs/metrics/embedded_unconditional.yaml``), relative to the
+    comparison config as jsonargparse resolves a sub-config path relative to the file naming it."""
+    value = entry.get("metrics", (dict, str), None, none_ok=True)
+    if not isinstance(value, str):
+        return value
+    path = os.path.join(os.path.dirname(entry.source), value)
+    if not os.path.isfile(path):
+        entry.fail("metrics", f"{path}: no such file")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            piece = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            entry.fail("metrics", f"{path}: not valid YAML ({one_line_yaml(exc)})")
+    if not isinstance(piece, dict) or "class_path" not in piece:
+        entry.fail("metrics", f"{path}: must hold a mapping with class_path")
+    return piece
 
 
 def read_teacher(reader: _Reader) -> TeacherSpec:

@@ -24,9 +24,10 @@ Loaders: training shuffles, drops the last incomplete batch and applies random a
 a :class:`~lightning_gancomp.data.resumable.ResumableDataLoader`: the order is a permutation fixed
 by (run seed, data ``seed``, epoch), sharded per DDP rank by its own DistributedSampler subclass, and
 its position is saved in Lightning checkpoints so a mid-epoch resume continues the same order.
-Validation/testing use a fixed subset (seeded permutation of ``val_size``/``test_size`` items), no
-augmentation, no shuffling (under DDP Lightning inserts its DistributedSampler there). Workers are
-persistent when ``num_workers > 0``; ``pin_memory`` defaults to "CUDA available".
+Validation/testing use a fixed subset (seeded permutation of ``val_size``/``test_size`` items) in
+batches of ``eval_batch_size``, no augmentation, no shuffling (under DDP Lightning inserts its
+DistributedSampler there). Workers are persistent when ``num_workers > 0``; ``pin_memory`` defaults
+to "CUDA available".
 """
 
 from __future__ import annotations
@@ -132,7 +133,13 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
     Args:
         path: dataset location, or ``"embedded"`` for the synthetic data.
         resolution: image side length fed to the networks.
-        batch_size: per-process batch size (the same for training and evaluation).
+        batch_size: per-process batch size of training (and of evaluation unless
+            ``eval_batch_size`` is given).
+        eval_batch_size: per-process batch size of the validation, test and predict loaders (None:
+            ``batch_size``). Evaluation keeps no gradients and no optimizer state, so thousands of
+            small images go through the generator and the feature net in a few large batches; it
+            changes neither the images evaluated (the fixed subsets) nor, under DDP, the sharding
+            (Lightning's sampler splits the items, each process batches its own).
         global_batch_size: the batch over all processes, as papers state it; the per-process
             batch is derived at setup (``global / world_size``, an error when it does not divide),
             so a config means the same run on any number of devices. None = ``batch_size`` per
@@ -166,20 +173,24 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
         verify: VerifyMode = "first",
         global_batch_size: int | None = None,
         fixed_device_batch: bool = False,
+        eval_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         if global_batch_size is not None and global_batch_size < 1:
             raise DatasetError(f"global_batch_size must be >= 1, got {global_batch_size}")
         self.global_batch_size = global_batch_size
         self.fixed_device_batch = fixed_device_batch
-        for name, value in (("resolution", resolution), ("batch_size", batch_size), ("val_size", val_size)):
-            if value < 1:
+        sizes = {"resolution": resolution, "batch_size": batch_size, "val_size": val_size}
+        sizes.update(test_size=test_size, eval_batch_size=eval_batch_size)  # None: not given
+        for name, value in sizes.items():
+            if value is not None and value < 1:
                 raise DatasetError(f"{name} must be >= 1, got {value}")
         if num_workers < 0:
             raise DatasetError(f"num_workers must be >= 0, got {num_workers}")
         self.path = os.fspath(path)
         self.resolution = resolution
         self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.val_size = val_size
         self.test_size = test_size
@@ -251,7 +262,7 @@ class GanDataModule(pl.LightningDataModule, abc.ABC):
             )
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if self.eval_batch_size is None else self.eval_batch_size,
             shuffle=False,
             drop_last=False,
             num_workers=self.num_workers,

@@ -42,7 +42,12 @@ from torch import Tensor, nn
 from lightning_gancomp.losses import FeatureDistillation, LossContext
 from lightning_gancomp.methods.engine import AdversarialModule, freeze
 from lightning_gancomp.methods.evaluation import NetName
-from lightning_gancomp.methods.teacher_eval import TeacherEvaluation, comparison_lines
+from lightning_gancomp.methods.teacher_eval import (
+    TeacherEvaluation,
+    comparison_lines,
+    evaluation_set,
+    metrics_settings,
+)
 from lightning_gancomp.nets.base import CheckpointMismatchError, GanNet, load_state_dict_strict
 from lightning_gancomp.nets.contract import (
     GeneratorInputs,
@@ -400,7 +405,9 @@ class CompressionModule(AdversarialModule):
             protocol = {
                 "metrics": list(self.metrics.metrics),
                 "features": self.metrics.description,
+                "settings": metrics_settings(self.metrics),
                 "batches": str(self.trainer.num_test_batches),
+                "images": evaluation_set(self.trainer),
                 "max_images": self.eval_max_images,
                 "seeds": [self.step_seed, os.environ.get("PL_GLOBAL_SEED", "0")],
             }

@@ -2,7 +2,8 @@
 with the student's protocol (same metric object configuration, same real images, same latents,
 same number of samples) and prints both with the size ratio — the comparison a user wants.
 
-The teacher's numbers are cached per (teacher weights, protocol) as JSON under
+The teacher's numbers are cached per (teacher weights, protocol: metric names and settings, feature
+network, test images and batches, seeds) as JSON under
 ``~/.cache/lightning_gancomp/teacher_eval``, so testing several students of one teacher pays for
 the teacher once. The teacher pass runs under a forked RNG: the student's numbers are the same
 whether the teacher is evaluated, cached or off.
@@ -34,6 +35,28 @@ def weights_checksum(net: nn.Module) -> str:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def metrics_settings(metrics: Any) -> dict[str, Any]:
+    """The settings of a ``GenerativeMetrics`` that change its numbers beyond the metric names and the
+    feature network (KID subsets, IS splits, k of precision/recall, seeds, real statistics)."""
+    names = ("kid_subsets", "kid_subset_size", "is_splits", "pr_neighbourhood", "seed", "dataset_key")
+    settings = {name: getattr(metrics, name, None) for name in names}
+    statistics = getattr(metrics, "fid_statistics", None)
+    settings["real_statistics"] = statistics.describe() if statistics is not None else None
+    return settings
+
+
+def evaluation_set(trainer: Any) -> dict[str, Any]:
+    """What a test pass runs on, for the cache key: each test loader's item count and batch size
+    (the number of batches alone no longer gives the image count once evaluation batches differ
+    from training's) and the datamodule's path, resolution and seed when there is one."""
+    loaders = trainer.test_dataloaders
+    loaders = list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
+    items = [[len(loader.dataset), loader.batch_size] for loader in loaders if hasattr(loader, "dataset")]
+    data = getattr(trainer, "datamodule", None)
+    identity = {key: getattr(data, key, None) for key in ("path", "resolution", "seed")}
+    return {"loaders": items, "data": type(data).__name__ if data is not None else None, **identity}
 
 
 class TeacherEvaluation:

@@ -40,6 +40,8 @@ def write(tmp_path, config) -> str:
         ({"methods": {"l1": {"overrides": []}}}, "methods.l1.config: is required"),
         ({"protocol": {"latency": {"repeat": 3}}}, "protocol.latency.repeat: unknown key"),
         ({"tolerance": 1.5}, "tolerance: must be in [0, 1)"),
+        ({"protocol": {"metrics": "nope.yaml"}}, "nope.yaml: no such file"),
+        ({"protocol": {"metrics": 3}}, "protocol.metrics: must be a mapping or a string"),
     ],
 )
 def test_bad_comparison_config_is_one_line_naming_the_key(tmp_path, change, message):
@@ -57,6 +59,19 @@ def test_defaults_and_budget_names(tmp_path):
         and spec.output_dir == os.path.join("runs", "compare", "cmp")
     )
     assert spec.budgets[0] == Budget("removal_ratio_0.5", "removal_ratio", 0.5, "cagan")
+
+
+def test_protocol_metrics_may_name_a_piece_relative_to_the_comparison_config(tmp_path):
+    """``protocol.metrics: ../metrics/<piece>.yaml`` as jsonargparse resolves a sub-config path."""
+    (tmp_path / "metrics").mkdir()
+    piece = {"class_path": "lightning_gancomp.metrics.GenerativeMetrics", "init_args": {"metrics": ["fid"]}}
+    (tmp_path / "metrics" / "fid.yaml").write_text("# a protocol piece\n" + yaml.safe_dump(piece))
+    (tmp_path / "compare").mkdir()
+    spec = load_spec(write(tmp_path / "compare", {**MINIMAL, "protocol": {"metrics": "../metrics/fid.yaml"}}))
+    assert spec.protocol.metrics == piece
+    (tmp_path / "metrics" / "list.yaml").write_text("[fid]\n")
+    with pytest.raises(CompareConfigError, match="list.yaml: must hold a mapping with class_path$"):
+        load_spec(write(tmp_path / "compare", {**MINIMAL, "protocol": {"metrics": "../metrics/list.yaml"}}))
 
 
 def test_every_shipped_comparison_config_reads():

@@ -10,6 +10,7 @@ from torch.utils.data import SequentialSampler
 
 from lightning_gancomp.data import (
     ConditionalDataModule,
+    DatasetError,
     PairedDataModule,
     ResumableSampler,
     UnconditionalDataModule,
@@ -109,3 +110,24 @@ def test_unpaired_direction_btoa_exchanges_the_domains_in_every_split():
         x, y = forward[1], backward[1]
         assert torch.equal(x["input_img"], y["real_img"]) and torch.equal(x["real_img"], y["input_img"])
         assert "mask" not in y
+
+
+@pytest.mark.parametrize("cls", [UnconditionalDataModule, ConditionalDataModule, PairedDataModule])
+def test_eval_batch_size_batches_validation_and_test_not_training(cls):
+    dm = cls(resolution=8, batch_size=2, val_size=10, test_size=7, eval_batch_size=4, embedded_length=6)
+    dm.setup("fit")
+    assert [len(b["real_img"]) for b in dm.val_dataloader()] == [4, 4, 2]
+    assert [len(b["real_img"]) for b in dm.test_dataloader()] == [4, 3]
+    assert [len(b["real_img"]) for b in dm.train_dataloader()] == [2, 2, 2]
+
+
+def test_eval_batch_size_defaults_to_the_training_batch():
+    dm = UnconditionalDataModule(resolution=8, batch_size=3, val_size=5, embedded_length=6)
+    dm.setup("fit")
+    assert dm.eval_batch_size is None and dm.val_dataloader().batch_size == 3
+
+
+@pytest.mark.parametrize("key", ["eval_batch_size", "test_size"])
+def test_eval_sizes_below_one_are_a_one_line_error(key):
+    with pytest.raises(DatasetError, match=f"^{key} must be >= 1, got 0$"):
+        UnconditionalDataModule(resolution=8, **{key: 0})

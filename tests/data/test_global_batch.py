@@ -34,3 +34,12 @@ def test_fixed_device_batch_needs_the_matching_device_count():
 
 def test_without_global_batch_the_batch_is_per_device_as_before():
     assert module(batch_size=5).device_batch_size(4) == 5
+
+
+def test_eval_batch_size_is_per_process_and_not_divided():
+    """Under DDP each process batches its own shard of the evaluation items by ``eval_batch_size``;
+    only the training batch is derived from ``global_batch_size``."""
+    data = module(global_batch_size=16, eval_batch_size=4)
+    data.trainer = SimpleNamespace(world_size=2)
+    data.setup("fit")
+    assert data.batch_size == 8 and data.val_dataloader().batch_size == 4

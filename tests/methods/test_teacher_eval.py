@@ -56,3 +56,16 @@ def test_comparison_says_who_wins_and_by_how_much():
     text = "\n".join(lines)
     assert "params 5.00x smaller" in text
     assert "beats its teacher on fid by 2 on 64 samples" in text and "on is" not in text
+
+
+def test_cache_key_follows_the_test_images_and_the_metric_settings(tmp_path, monkeypatch):
+    """Two batches of 4 and two batches of 2 are not the same protocol, nor are other KID subsets:
+    each gets its own teacher result instead of reusing a stale one."""
+    monkeypatch.setattr(teacher_eval, "DEFAULT_CACHE_DIR", str(tmp_path))
+    for batch_size, subsets in ((4, 100), (2, 100), (4, 10)):
+        module = _module()
+        module.metrics.kid_subsets = subsets
+        loader = DictDataModule(resolution=32, batch_size=batch_size).val_dataloader()
+        quiet_trainer(limit_test_batches=2).test(module, dataloaders=loader)
+        assert module._teacher_eval.metrics.num_fake_images == 2 * batch_size  # evaluated, not cached
+    assert len(list(tmp_path.glob("*.json"))) == 3
