@@ -26,6 +26,7 @@ from _cli_helpers import REPO, discover_runs, run_stack
 
 from lightning_gancomp.compare.compose import arms_of, compose_arm, compose_teacher, printed_config
 from lightning_gancomp.compare.spec import load_spec
+from lightning_gancomp.pretrained import shipped_teachers
 
 #: the protocol piece of each task kind (configs/metrics/)
 PIECES = {
@@ -75,9 +76,18 @@ def embedded_stacks() -> dict[str, tuple[str, ...]]:
 STACKS = embedded_stacks()
 
 
+BUILTIN = re.compile(r"teacher_path:\s*builtin:(\w+)")
+
+
 def teachers_of(stack: tuple[str, ...]) -> set[str]:
-    """The teacher configs named by the headers of a run's files."""
-    return {name for path in stack for name in TEACHER_COMMAND.findall(header(path))}
+    """The teacher configs named by the headers of a run's files, and those that trained the
+    shipped teachers (``builtin:<name>``) the files load (their manifest commands)."""
+    named = {name for path in stack for name in TEACHER_COMMAND.findall(header(path))}
+    for path in stack:
+        with open(os.path.join(REPO, path)) as handle:
+            for builtin in BUILTIN.findall(handle.read()):
+                named.update(TEACHER_COMMAND.findall(shipped_teachers()[builtin]["command"]))
+    return named
 
 
 @functools.cache
