@@ -9,7 +9,7 @@ Layout (every key but ``teacher.path``, ``budgets`` and ``methods`` has a defaul
 
     name: stylegan2_embedded
     output_dir: runs/compare/stylegan2_embedded
-    teacher: {path: runs/quickstart/checkpoints/last.ckpt, train_config: configs/teacher/...}
+    teacher: {path: builtin:stylegan2_embedded | runs/.../last.ckpt, train_config: configs/teacher/...}
     data: {class_path: ..., init_args: {...}}          # replaces every arm's data
     budgets: [{name: r0.7, removal_ratio: 0.7, convention: cagan}]
     tolerance: 0.05                                    # |student MACs / budget - 1| allowed
