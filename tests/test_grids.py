@@ -22,6 +22,6 @@ def test_rows_wrap_upsample_and_carry_labels():
 
 
 def test_display_scale_and_empty_grid():
-    assert [display_scale(h) for h in (8, 32, 64, 256)] == [8, 2, 1, 1]
+    assert [display_scale(h) for h in (8, 32, 64, 256)] == [16, 4, 2, 1]  # at least 128 px to see a face
     with pytest.raises(ValueError, match="at least one row"):
         render_labelled_grid([])

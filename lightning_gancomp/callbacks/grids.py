@@ -19,7 +19,7 @@ LABEL_WIDTH = 72
 PAD = 2
 
 
-def display_scale(height: int, min_size: int = 64) -> int:
+def display_scale(height: int, min_size: int = 128) -> int:
     """Integer upsampling factor so an image is at least ``min_size`` px tall."""
     return max(1, math.ceil(min_size / max(1, height)))
 
@@ -31,7 +31,7 @@ def _to_uint8(images: torch.Tensor, scale: int) -> torch.Tensor:
     return (unit * 255).round().to(torch.uint8)
 
 
-def render_labelled_grid(rows: LabelledRows, per_line: int = 8, min_size: int = 64) -> Image.Image:
+def render_labelled_grid(rows: LabelledRows, per_line: int = 8, min_size: int = 128) -> Image.Image:
     """One RGB image: every block on its own line(s), label at the left."""
     if not rows:
         raise ValueError("a sample grid needs at least one row of images")

@@ -49,7 +49,7 @@ class SampleGrid(pl.Callback):
         every_n_batches: int = 1000,
         dirname: str = "samples",
         log_images: bool = True,
-        min_size: int = 64,
+        min_size: int = 128,
         real_count: int = 16,
     ) -> None:
         self.every_n_batches = every_n_batches
