@@ -38,7 +38,7 @@ def test_resnet_generator_uses_it_and_matches_the_reference_norm():
     assert any(type(m) is InstanceNorm2d for m in net.modules())
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     fast = net(x)
-    for name, module in list(net.named_modules()):
+    for module in list(net.modules()):
         for child_name, child in list(module.named_children()):
             if type(child) is InstanceNorm2d:
                 setattr(module, child_name, nn.InstanceNorm2d(child.num_features))
