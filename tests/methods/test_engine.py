@@ -222,8 +222,8 @@ def test_image_to_image_compression_with_pair_discriminator(tmp_path):
     assert all(images.shape == (4, 3, 8, 8) for _, images in rows)
     assert os.path.isfile(grid_cb.last_path)
     real = Image.open(os.path.join(os.path.dirname(grid_cb.last_path), "real.png"))
-    # 8-px images shown at 64 px: labelled input and real rows of 4 images
-    assert real.size == (LABEL_WIDTH + 8 * (64 + PAD) + PAD, 2 * (64 + PAD) + PAD)
+    # 8-px images shown at 128 px: labelled input and real rows of 4 images
+    assert real.size == (LABEL_WIDTH + 8 * (128 + PAD) + PAD, 2 * (128 + PAD) + PAD)
 
 
 class CountingMetrics:
