@@ -70,18 +70,21 @@ class EvaluationMixin:
 
     # -- evaluation ------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._start_evaluation()
+        self._start_evaluation("val")
 
     def on_test_epoch_start(self) -> None:
-        self._start_evaluation()
+        self._start_evaluation("test")
 
-    def _start_evaluation(self) -> None:
+    def _start_evaluation(self, split: str) -> None:
         # Same latents at every evaluation, and no effect on what training draws next.
         self.reseed(-2, self.batches_done)
         self._eval_images_seen = 0
         if self.metrics is not None:
             self.metrics.to(self.device)
-            self.metrics.reset()
+            # real statistics are kept between evaluations of one split only: fit then test in
+            # one process must not score the test against the validation images
+            self.metrics.reset(real=getattr(self, "_real_statistics_split", split) != split)
+            self._real_statistics_split = split
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self.evaluation_step(batch)

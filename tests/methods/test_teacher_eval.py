@@ -69,3 +69,22 @@ def test_cache_key_follows_the_test_images_and_the_metric_settings(tmp_path, mon
         quiet_trainer(limit_test_batches=2).test(module, dataloaders=loader)
         assert module._teacher_eval.metrics.num_fake_images == 2 * batch_size  # evaluated, not cached
     assert len(list(tmp_path.glob("*.json"))) == 3
+
+
+def test_test_after_validation_in_one_process_scores_against_the_test_images(tmp_path, monkeypatch):
+    """Real statistics are kept between evaluations of one split only: a ``validate`` then a
+    ``test`` (``trainer.fit`` then ``trainer.test`` in one script) must score against the test
+    images, as a fresh module does, not against the validation images."""
+    monkeypatch.setattr(teacher_eval, "DEFAULT_CACHE_DIR", str(tmp_path))
+    val_loader = DictDataModule(resolution=32).val_dataloader()
+    other = torch.utils.data.Subset(DictDataModule(length=16, resolution=32).train_set, range(8, 16))
+    test_loader = torch.utils.data.DataLoader(other, batch_size=4)  # other real images than validation's
+    fresh = _module(evaluate_teacher=False)
+    quiet_trainer(limit_test_batches=2).test(fresh, dataloaders=test_loader)
+    module = _module(evaluate_teacher=False)
+    quiet_trainer(limit_val_batches=2).validate(module, dataloaders=val_loader)
+    after_validation = module.metrics.fid.real_features_sum.clone()
+    quiet_trainer(limit_test_batches=2).test(module, dataloaders=test_loader)
+    real_sum = module.metrics.fid.real_features_sum
+    assert not torch.allclose(real_sum, after_validation)
+    assert torch.allclose(real_sum, fresh.metrics.fid.real_features_sum)
