@@ -83,7 +83,10 @@ class EvaluationMixin:
             self.metrics.to(self.device)
             # real statistics are kept between evaluations of one split only: fit then test in
             # one process must not score the test against the validation images
-            self.metrics.reset(real=getattr(self, "_real_statistics_split", split) != split)
+            if getattr(self, "_real_statistics_split", split) != split:
+                self.metrics.reset(real=True)
+            else:
+                self.metrics.reset()
             self._real_statistics_split = split
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
