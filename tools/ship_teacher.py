@@ -58,9 +58,10 @@ def ship(run_dir: str, name: str, command: str, trained_on: str, wall_s: float |
     ckpt_path = os.path.join(run_dir, "checkpoints", "last.ckpt")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     state = ckpt.get("gancomp_state", {})
+    nets = shipped_networks(ckpt["gancomp_nets"])
     target = os.path.join(TEACHER_DIR, f"{name}.pt")
     with atomic_path(target) as tmp:
-        torch.save({"gancomp_nets": shipped_networks(ckpt["gancomp_nets"])}, tmp)
+        torch.save({"gancomp_nets": nets}, tmp)
     config = min(glob.glob(os.path.join(run_dir, "version_*", "config.yaml")), default=None)  # the fit's
     grid = newest(os.path.join(run_dir, "**", "samples", "batch_*.png"))
     for source, suffix in ((config, "yaml"), (grid, "png")):
@@ -73,7 +74,7 @@ def ship(run_dir: str, name: str, command: str, trained_on: str, wall_s: float |
         "config": f"{name}.yaml" if config else None,
         "grid": f"{name}.png" if grid else None,
         "command": command,
-        "networks": sorted(shipped_networks(ckpt["gancomp_nets"])),
+        "networks": sorted(nets),
         "batches": int(state.get("batches_done", ckpt.get("global_step", 0))),
         "epochs": int(ckpt.get("epoch", 0)) + 1,
         "trained_on": trained_on,
